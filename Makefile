@@ -1,0 +1,46 @@
+# wactl — build, run and test. `make test` is exactly what CI runs.
+GO       ?= go
+PKG      := github.com/wactl/wactl
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w \
+	-X $(PKG)/internal/buildinfo.Version=$(VERSION) \
+	-X $(PKG)/internal/buildinfo.Commit=$(COMMIT) \
+	-X $(PKG)/internal/buildinfo.Date=$(DATE)
+# What `make run` runs: the main job on the embedded default.
+ARGS     ?= config show
+TESTFLAGS ?= -count=1 -timeout 40m
+FUZZTIME ?= 20s
+
+.PHONY: build run test lint bench fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
+
+run: build
+	./bin/wactl $(ARGS)
+
+# Unit, integration (Firestore emulator, fake WhatsApp server, child
+# processes, tmux) and systemd unit tests, after the lint checks.
+test: lint
+	$(GO) test $(TESTFLAGS) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Short runs of every fuzzer (go test -fuzz takes one target at a time).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

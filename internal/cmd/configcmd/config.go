@@ -1,0 +1,153 @@
+// Package configcmd implements `wactl config show` and `wactl config validate`.
+package configcmd
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/iostreams"
+	"github.com/wactl/wactl/pkg/config"
+)
+
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show or check the effective configuration",
+	}
+	cmd.AddCommand(newShow(f), newValidate(f))
+	return cmd
+}
+
+// Options of `config show` and `config validate`.
+type Options struct {
+	IO   *iostreams.IOStreams
+	JSON bool
+	Load func() (*config.Loaded, error)
+}
+
+func newShow(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Print every key's effective value and where it came from",
+		Long: `Print every configuration key with its effective value and its source:
+default, file, env (naming the variable), flag, or derived. Secrets are
+redacted. Invalid values are shown too, and the problems listed after.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Load = func() (*config.Loaded, error) { return f.Config(cmd) }
+			return RunShow(o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newValidate(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check the configuration and list every problem",
+		Long: `Load the configuration exactly as 'wactl serve' would and list every
+problem found, each naming the key, where its value came from, and the fix.
+Run it before restarting the service after editing the file.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Load = func() (*config.Loaded, error) { return f.Config(cmd) }
+			return RunValidate(o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+type showJSON struct {
+	File     string         `json:"file"`
+	Entries  []config.Entry `json:"entries"`
+	Problems []string       `json:"problems"`
+}
+
+// RunShow prints the effective configuration.
+func RunShow(o *Options) error {
+	l, err := o.Load()
+	var pe *config.ProblemsError
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	if o.JSON {
+		out := showJSON{File: l.File, Entries: l.Entries(), Problems: problemStrings(pe)}
+		if err := cmdutil.WriteJSON(o.IO.Out, out); err != nil {
+			return err
+		}
+	} else {
+		st := o.IO.StyleOut()
+		file := l.File
+		if file == "" {
+			file = "(none)"
+		}
+		fmt.Fprintf(o.IO.ErrOut, "config file: %s\n", file)
+		tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, st.Bold("KEY")+"\t"+st.Bold("VALUE")+"\t"+st.Bold("SOURCE"))
+		for _, e := range l.Entries() {
+			src := string(e.Source)
+			if e.Detail != "" {
+				src += " (" + e.Detail + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Key, showValue(e.Value), st.Dim(src))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// RunValidate reports whether the configuration is valid.
+func RunValidate(o *Options) error {
+	l, err := o.Load()
+	var pe *config.ProblemsError
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	if o.JSON {
+		out := map[string]any{"valid": pe == nil, "file": l.File, "problems": problemStrings(pe)}
+		if werr := cmdutil.WriteJSON(o.IO.Out, out); werr != nil {
+			return werr
+		}
+		if pe != nil {
+			return &cmdutil.ExitError{Code: cmdutil.ExitConfig, Err: pe, Silent: true}
+		}
+		return nil
+	}
+	if pe != nil {
+		return pe
+	}
+	file := l.File
+	if file == "" {
+		file = "no file, defaults and environment only"
+	}
+	fmt.Fprintf(o.IO.Out, "%s configuration is valid (%s)\n", o.IO.StyleOut().OK(), file)
+	return nil
+}
+
+func problemStrings(pe *config.ProblemsError) []string {
+	out := []string{}
+	if pe != nil {
+		for _, p := range pe.Problems {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+func showValue(v any) string {
+	s := fmt.Sprint(v)
+	if s == "" {
+		return `""`
+	}
+	return s
+}

@@ -1,0 +1,49 @@
+// Package root assembles wactl's command tree.
+package root
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/wactl/wactl/internal/cmd/configcmd"
+	"github.com/wactl/wactl/internal/cmd/version"
+	"github.com/wactl/wactl/internal/cmdutil"
+)
+
+// New returns the root command.
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wactl",
+		Short: "Run and operate WhatsApp accounts for a business backend",
+		Long: `wactl keeps WhatsApp accounts connected, records every message once,
+and gives operators the tools to pair, audit and repair them.
+
+Configuration comes from defaults, then a YAML file (--config, else
+/etc/wactl/config.yaml, else ./wactl.yaml), then WACTL_* environment
+variables, then flags. See 'wactl config show'.`,
+		SilenceUsage:  true, // usage only for flag errors, printed by HandleError
+		SilenceErrors: true,
+	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	pf := cmd.PersistentFlags()
+	pf.String("config", "", "configuration file (default /etc/wactl/config.yaml or ./wactl.yaml; env WACTL_CONFIG)")
+	pf.String("data-dir", "", "directory for local state (default $STATE_DIRECTORY or ./wactl-data)")
+	pf.String("instance-id", "", "stable name of this instance (default: host name)")
+	pf.String("log-level", "", "log level: debug, info, warn, error (default info)")
+	pf.String("log-format", "", "log format: auto, text, json (default auto)")
+
+	cmd.AddCommand(version.New(f))
+	cmd.AddCommand(configcmd.New(f))
+	addExitCodes(cmd)
+	return cmd
+}
+
+// addExitCodes appends the exit-code table to the help of every command.
+func addExitCodes(c *cobra.Command) {
+	if c.Long == "" {
+		c.Long = c.Short
+	}
+	c.Long += "\n\n" + cmdutil.ExitCodesHelp
+	for _, sub := range c.Commands() {
+		addExitCodes(sub)
+	}
+}

@@ -1,0 +1,49 @@
+package iostreams
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNoColorWhenPipedOrNoColor(t *testing.T) {
+	s, _, _, _ := Test()
+	if s.ColorOut() || s.ColorErr() {
+		t.Fatal("buffers are not terminals: colour must be off")
+	}
+	if got := s.StyleOut().Red("x"); got != "x" {
+		t.Fatalf("piped output styled: %q", got)
+	}
+	s.SetTTY(true, true, true)
+	if !s.ColorOut() {
+		t.Fatal("terminal without NO_COLOR: colour expected")
+	}
+	if got := s.StyleOut().Red("x"); !strings.Contains(got, "\x1b[") {
+		t.Fatalf("terminal output not styled: %q", got)
+	}
+	s.SetNoColor(true)
+	if s.ColorOut() || s.ColorErr() {
+		t.Fatal("NO_COLOR must turn colour off")
+	}
+	if got := s.StyleErr().Fail(); got != "✗" {
+		t.Fatalf("marker must survive NO_COLOR as plain text: %q", got)
+	}
+}
+
+func TestSystemHonoursNoColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	if s := System(); s.ColorOut() || s.ColorErr() {
+		t.Fatal("NO_COLOR (even empty) must disable colour")
+	}
+}
+
+func TestCanPromptNeedsStdinAndStderr(t *testing.T) {
+	s, _, _, _ := Test()
+	s.SetTTY(false, true, true)
+	if s.CanPrompt() {
+		t.Fatal("no prompting without a terminal on stdin")
+	}
+	s.SetTTY(true, false, true)
+	if !s.CanPrompt() {
+		t.Fatal("stdout piped must not prevent prompting on stderr")
+	}
+}

@@ -1,0 +1,70 @@
+// Package config loads wactl's configuration: defaults, then a YAML file,
+// then WACTL_* environment variables (and the names the old service's systemd
+// units set), then command-line flags — decoded into a typed struct and
+// validated so that every problem names its key and the fix.
+package config
+
+import "time"
+
+// Config is the whole effective configuration.
+type Config struct {
+	DataDir    string         `mapstructure:"data_dir"`
+	InstanceID string         `mapstructure:"instance_id"`
+	Log        LogConfig      `mapstructure:"log"`
+	HTTP       HTTPConfig     `mapstructure:"http"`
+	Sessions   SessionsConfig `mapstructure:"sessions"`
+	Store      StoreConfig    `mapstructure:"store"`
+	Lock       LockConfig     `mapstructure:"lock"`
+}
+
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+type HTTPConfig struct {
+	Host string `mapstructure:"host"`
+	Port int    `mapstructure:"port"`
+}
+
+type SessionsConfig struct {
+	Path               string `mapstructure:"path"`
+	Namespace          string `mapstructure:"namespace"`
+	DefaultCountryCode string `mapstructure:"default_country_code"`
+}
+
+type StoreConfig struct {
+	Backend      string          `mapstructure:"backend"`
+	Path         string          `mapstructure:"path"`
+	StrongDedupe bool            `mapstructure:"strong_dedupe"`
+	Firestore    FirestoreConfig `mapstructure:"firestore"`
+}
+
+type FirestoreConfig struct {
+	ProjectID       string `mapstructure:"project_id"`
+	Database        string `mapstructure:"database"`
+	EmulatorHost    string `mapstructure:"emulator_host"`
+	CredentialsFile string `mapstructure:"credentials_file"`
+}
+
+type LockConfig struct {
+	Backend       string        `mapstructure:"backend"`
+	Document      string        `mapstructure:"document"`
+	TTL           time.Duration `mapstructure:"ttl"`
+	RenewInterval time.Duration `mapstructure:"renew_interval"`
+	SafetyMargin  time.Duration `mapstructure:"safety_margin"`
+	RetryInterval time.Duration `mapstructure:"retry_interval"`
+}
+
+// ListenAddr is host:port for the HTTP server.
+func (c *Config) ListenAddr() string {
+	return joinHostPort(c.HTTP.Host, c.HTTP.Port)
+}
+
+// LockBackend resolves "auto" to the store's backend.
+func (c *Config) LockBackend() string {
+	if c.Lock.Backend == "auto" || c.Lock.Backend == "" {
+		return c.Store.Backend
+	}
+	return c.Lock.Backend
+}

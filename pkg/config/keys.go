@@ -1,0 +1,107 @@
+package config
+
+import "time"
+
+// kind is how a key's value is parsed and validated.
+type kind int
+
+const (
+	kString kind = iota
+	kInt
+	kBool
+	kDuration
+	kList
+)
+
+// keyDef describes one configuration key: its default, the legacy
+// environment names the old Node service's units set (honoured as aliases),
+// and whether it is a secret (redacted by `config show`).
+type keyDef struct {
+	Key     string
+	Kind    kind
+	Default any
+	Aliases []string
+	Secret  bool
+	Help    string
+}
+
+// Keys lists every key wactl reads. The example config, `config show` and
+// validation are all driven from this list, so a key cannot exist in one and
+// be missing from another (a test checks configs/wactl.example.yaml).
+var keys = []keyDef{
+	{Key: "data_dir", Kind: kString, Default: "", Aliases: []string{"STATE_DIRECTORY"},
+		Help: "directory for all local state; default $STATE_DIRECTORY, else ./wactl-data"},
+	{Key: "instance_id", Kind: kString, Default: "", Aliases: []string{"INSTANCE_ID"},
+		Help: "stable name of this instance for the lease; default derived from the host name"},
+
+	{Key: "log.level", Kind: kString, Default: "info", Help: "debug, info, warn or error"},
+	{Key: "log.format", Kind: kString, Default: "auto", Help: "auto (text), text or json"},
+
+	{Key: "http.host", Kind: kString, Default: "127.0.0.1", Help: "address the HTTP API listens on"},
+	{Key: "http.port", Kind: kInt, Default: 8080, Aliases: []string{"PORT"}, Help: "port the HTTP API listens on"},
+
+	{Key: "sessions.path", Kind: kString, Default: "", Aliases: []string{"SESSIONS_PATH"},
+		Help: "absolute directory of per-account WhatsApp sessions; default <data_dir>/sessions"},
+	{Key: "sessions.namespace", Kind: kString, Default: "prod", Help: "namespace in account ids (account_<namespace>_<hash>)"},
+	{Key: "sessions.default_country_code", Kind: kString, Default: "40",
+		Help: "country code that replaces a leading 0 in phone numbers"},
+
+	{Key: "store.backend", Kind: kString, Default: "embedded", Help: "embedded (SQLite under data_dir) or firestore"},
+	{Key: "store.path", Kind: kString, Default: "",
+		Help: "absolute path of the embedded SQLite database; default <data_dir>/wactl.db"},
+	{Key: "store.strong_dedupe", Kind: kBool, Default: false,
+		Help: "also skip messages with another id but the same content fingerprint in a thread"},
+	{Key: "store.firestore.project_id", Kind: kString, Default: "",
+		Aliases: []string{"GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"}, Help: "Google Cloud project of the Firestore database"},
+	{Key: "store.firestore.database", Kind: kString, Default: "(default)", Help: "Firestore database id"},
+	{Key: "store.firestore.emulator_host", Kind: kString, Default: "",
+		Aliases: []string{"FIRESTORE_EMULATOR_HOST"}, Help: "host:port of a Firestore emulator instead of production"},
+	{Key: "store.firestore.credentials_file", Kind: kString, Default: "",
+		Aliases: []string{"GOOGLE_APPLICATION_CREDENTIALS"},
+		Help:    "service-account JSON file; default Application Default Credentials"},
+
+	{Key: "lock.backend", Kind: kString, Default: "auto",
+		Help: "auto (same as store.backend), embedded (one host) or firestore (several hosts)"},
+	{Key: "lock.document", Kind: kString, Default: "wa_metrics/longrun/locks/wa_connection",
+		Help: "Firestore document of the lease (shared with the old Node service)"},
+	{Key: "lock.ttl", Kind: kDuration, Default: 20 * time.Second, Help: "lease lifetime"},
+	{Key: "lock.renew_interval", Kind: kDuration, Default: 5 * time.Second, Help: "how often the holder renews"},
+	{Key: "lock.safety_margin", Kind: kDuration, Default: 5 * time.Second,
+		Help: "the holder steps down this long before its lease could expire"},
+	{Key: "lock.retry_interval", Kind: kDuration, Default: 5 * time.Second,
+		Help: "how often a passive instance tries to take the lease"},
+}
+
+func lookupKey(key string) (keyDef, bool) {
+	for _, k := range keys {
+		if k.Key == key {
+			return k, true
+		}
+	}
+	return keyDef{}, false
+}
+
+// KeyNames returns every configuration key in documentation order.
+func KeyNames() []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Key
+	}
+	return out
+}
+
+// EnvName is the WACTL_* environment variable of a key.
+func EnvName(key string) string {
+	b := []byte("WACTL_")
+	for _, c := range []byte(key) {
+		switch {
+		case c == '.':
+			b = append(b, '_')
+		case c >= 'a' && c <= 'z':
+			b = append(b, c-'a'+'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
