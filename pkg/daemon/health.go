@@ -1,0 +1,246 @@
+package daemon
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// StatusFunc returns the current snapshot. It must be cheap: the app polls
+// and operators burst-test these routes; the daemon keeps the snapshot
+// current instead of computing it per request.
+type StatusFunc func() Status
+
+// healthRoutes serves the health and status routes of the contract. None
+// of them is rate limited.
+type healthRoutes struct {
+	status StatusFunc
+	// authorized reports whether a non-loopback caller may read the
+	// dashboard (the API's auth); nil means only loopback may.
+	authorized func(*http.Request) bool
+}
+
+func (h *healthRoutes) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /health", h.health)
+	mux.HandleFunc("GET /ready", h.ready)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.HandleFunc("GET /api/status/dashboard", h.dashboard)
+}
+
+func ms(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func secs(d time.Duration) int64 {
+	if d < 0 {
+		return 0
+	}
+	return int64(d / time.Second)
+}
+
+func counters(c Counters) (dedupe, history map[string]any) {
+	return map[string]any{
+			"wrote": c.DedupeWrote, "skipped": c.DedupeSkipped, "strongSkipped": c.DedupeStrongSkipped,
+		}, map[string]any{
+			"wrote": c.HistoryWrote, "skipped": c.HistorySkipped,
+			"lastRunAt": ms(c.HistoryLastRunAt), "lastBatchCount": c.HistoryLastBatch,
+		}
+}
+
+// warnings lists what an operator should look at although the service runs.
+func (s *Status) warnings() []string {
+	w := []string{}
+	if !s.SessionsDirWritable {
+		w = append(w, "sessions directory is not writable: "+s.SessionsPath)
+	}
+	if !s.StoreReachable {
+		w = append(w, "store unreachable: "+s.StoreError)
+	}
+	if s.LockRenewalError != "" {
+		w = append(w, "lease renewal failing: "+s.LockRenewalError)
+	}
+	for _, a := range s.Accounts {
+		if a.IsStale {
+			w = append(w, "account "+a.ID+" is stale (connected, no event for too long)")
+		}
+	}
+	return w
+}
+
+func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
+	s := h.status()
+	sum := s.Summary()
+	dedupe, history := counters(s.Totals)
+	warn := s.warnings()
+	status, code := "ok", http.StatusOK
+	if len(warn) > 0 {
+		status = "degraded"
+	}
+	if !s.SessionsDirWritable {
+		status, code = "error", http.StatusServiceUnavailable
+	}
+	writeJSON(w, r, code, map[string]any{
+		"ok":                    code == http.StatusOK,
+		"status":                status,
+		"service":               s.Service,
+		"version":               s.Version,
+		"commit":                s.Commit,
+		"instanceId":            s.InstanceID,
+		"waMode":                s.WAMode,
+		"lockStatus":            s.LockStatus,
+		"lockHolder":            s.LockHolder,
+		"lockRemainingSec":      secs(s.LockRemaining),
+		"lockEpoch":             s.LockEpoch,
+		"uptime":                secs(s.Now.Sub(s.StartedAt)),
+		"timestamp":             ms(s.Now),
+		"accounts_total":        sum.Total,
+		"connected":             sum.Connected,
+		"needs_qr":              sum.NeedsQR,
+		"sessions_dir_writable": s.SessionsDirWritable,
+		"dedupe":                dedupe,
+		"history":               history,
+		"store": map[string]any{
+			"backend": s.StoreBackend, "reachable": s.StoreReachable,
+			"journalBacklog": s.JournalBacklog, "journalOldestSec": secs(s.JournalOldest),
+		},
+		"warnings": warn,
+	})
+}
+
+func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {
+	s := h.status()
+	reason := "lease held"
+	if s.WAMode != "active" {
+		reason = s.PassiveReason
+		if reason == "" {
+			reason = "lease not held"
+		}
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{
+		"ready":                s.WAMode == "active",
+		"mode":                 s.WAMode,
+		"reason":               reason,
+		"instanceId":           s.InstanceID,
+		"lockStatus":           s.LockStatus,
+		"heldBy":               s.LockHolder,
+		"lockExpiresInSeconds": secs(s.LockRemaining),
+		"timestamp":            ms(s.Now),
+	})
+}
+
+func (h *healthRoutes) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// readyz is for load balancers: ready when this instance can serve its
+// routes (store reachable, sessions writable), ACTIVE or PASSIVE alike,
+// since a PASSIVE instance answers reads and health.
+func (h *healthRoutes) readyz(w http.ResponseWriter, r *http.Request) {
+	s := h.status()
+	ok := s.StoreReachable && s.SessionsDirWritable
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, r, code, map[string]any{"ready": ok, "mode": s.WAMode})
+}
+
+func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
+	if !isLoopback(r) && (h.authorized == nil || !h.authorized(r)) {
+		writeJSON(w, r, http.StatusUnauthorized, map[string]any{
+			"error": "unauthorized", "message": "the dashboard needs a token from outside this host",
+		})
+		return
+	}
+	s := h.status()
+	sum := s.Summary()
+	dedupe, history := counters(s.Totals)
+	accounts := make([]map[string]any, 0, len(s.Accounts))
+	for _, a := range s.Accounts {
+		ad, ah := counters(a.Counters)
+		accounts = append(accounts, map[string]any{
+			"accountId":      a.ID,
+			"name":           a.Name,
+			"phone":          MaskPhone(a.Phone),
+			"status":         ContractStatus(a.State),
+			"state":          a.State,
+			"lastEventAt":    ms(a.LastEventAt),
+			"lastMessageAt":  ms(a.LastMessageAt),
+			"reconnectCount": a.ReconnectCount,
+			"needs_qr":       ContractStatus(a.State) == "needs_qr" || a.State == "logged_out",
+			"hasDiskSession": a.HasDiskSession,
+			"isStale":        a.IsStale,
+			"leaseUntil":     ms(s.LeaseUntil),
+			"lastError":      a.LastError,
+			"bannedUntil":    ms(a.BannedUntil),
+			"dedupe":         ad,
+			"history":        ah,
+		})
+	}
+	serviceStatus := "healthy"
+	if len(s.warnings()) > 0 {
+		serviceStatus = "degraded"
+	}
+	body := map[string]any{
+		"timestamp": ms(s.Now),
+		"service": map[string]any{
+			"status": serviceStatus, "uptime": secs(s.Now.Sub(s.StartedAt)), "version": s.Version,
+			"firestoreConnected": s.StoreBackend == "firestore" && s.StoreReachable,
+			"waMode":             s.WAMode, "instanceId": s.InstanceID, "lockStatus": s.LockStatus,
+			"lockHolder": s.LockHolder, "lockRemainingSec": secs(s.LockRemaining),
+			"dedupeTotals": dedupe, "historyTotals": history,
+		},
+		"storage":  map[string]any{"path": s.SessionsPath, "writable": s.SessionsDirWritable, "totalAccounts": sum.Total},
+		"accounts": accounts,
+		"summary": map[string]any{
+			"connected": sum.Connected, "connecting": sum.Connecting, "disconnected": sum.Disconnected,
+			"needs_qr": sum.NeedsQR, "total": sum.Total,
+		},
+		// The flat fields the seed audit's scripts read.
+		"storageWritable": s.SessionsDirWritable,
+		"total":           sum.Total,
+		"connected":       sum.Connected,
+		"needs_qr":        sum.NeedsQR,
+		"accounts_count":  sum.Total,
+	}
+	if r.URL.Query().Get("view") == "flat" {
+		// The seed's original flat answer, where service is a word.
+		body = map[string]any{
+			"service": serviceStatus, "storageWritable": s.SessionsDirWritable, "total": sum.Total,
+			"connected": sum.Connected, "needs_qr": sum.NeedsQR, "accounts_count": sum.Total,
+		}
+	}
+	writeJSON(w, r, http.StatusOK, body)
+}
+
+// isLoopback reports whether the request came over loopback without a
+// proxy in between (a proxied request carries X-Forwarded-For).
+func isLoopback(r *http.Request) bool {
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// MaskPhone keeps the country code and the last two digits: enough for an
+// operator to tell accounts apart, not a number to call.
+func MaskPhone(p string) string {
+	digits := strings.TrimPrefix(p, "+")
+	if len(digits) < 6 {
+		if digits == "" {
+			return ""
+		}
+		return "+" + strings.Repeat("*", len(digits))
+	}
+	return "+" + digits[:2] + strings.Repeat("*", len(digits)-4) + digits[len(digits)-2:]
+}

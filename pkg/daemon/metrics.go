@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// statusCollector turns the status snapshot into metrics at scrape time, so
+// metrics and /health can never disagree.
+type statusCollector struct {
+	status StatusFunc
+
+	accounts, leaseHeld, leaseEpoch, backlog, backlogAge *prometheus.Desc
+	recorded, reconnects, sessionsWritable               *prometheus.Desc
+}
+
+func newStatusCollector(f StatusFunc) *statusCollector {
+	return &statusCollector{
+		status:           f,
+		accounts:         prometheus.NewDesc("wactl_accounts", "Accounts by state.", []string{"state"}, nil),
+		leaseHeld:        prometheus.NewDesc("wactl_lease_held", "1 when this instance holds the lease (ACTIVE).", nil, nil),
+		leaseEpoch:       prometheus.NewDesc("wactl_lease_epoch", "Fencing epoch of the lease as last seen.", nil, nil),
+		backlog:          prometheus.NewDesc("wactl_journal_backlog_messages", "Messages committed locally, not yet in Firestore.", nil, nil),
+		backlogAge:       prometheus.NewDesc("wactl_journal_oldest_seconds", "Age of the oldest unshipped journal entry.", nil, nil),
+		recorded:         prometheus.NewDesc("wactl_messages_total", "Messages handled by the store since start, by outcome.", []string{"outcome"}, nil),
+		reconnects:       prometheus.NewDesc("wactl_reconnects_total", "WhatsApp reconnects since start.", []string{"account"}, nil),
+		sessionsWritable: prometheus.NewDesc("wactl_sessions_dir_writable", "1 when the sessions directory is writable.", nil, nil),
+	}
+}
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.accounts, c.leaseHeld, c.leaseEpoch, c.backlog, c.backlogAge, c.recorded, c.reconnects, c.sessionsWritable} {
+		ch <- d
+	}
+}
+
+var allStates = []string{"connecting", "qr_ready", "connected", "reconnecting", "needs_qr", "logged_out",
+	"replaced", "banned", "client_outdated", "stopped", "passive"}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.status()
+	byState := map[string]int{}
+	for _, st := range allStates {
+		byState[st] = 0
+	}
+	for _, a := range s.Accounts {
+		byState[a.State]++
+		ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(a.ReconnectCount), a.ID)
+	}
+	for st, n := range byState {
+		ch <- prometheus.MustNewConstMetric(c.accounts, prometheus.GaugeValue, float64(n), st)
+	}
+	ch <- prometheus.MustNewConstMetric(c.leaseHeld, prometheus.GaugeValue, b2f(s.WAMode == "active"))
+	ch <- prometheus.MustNewConstMetric(c.leaseEpoch, prometheus.GaugeValue, float64(s.LockEpoch))
+	ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.JournalBacklog))
+	ch <- prometheus.MustNewConstMetric(c.backlogAge, prometheus.GaugeValue, s.JournalOldest.Seconds())
+	ch <- prometheus.MustNewConstMetric(c.sessionsWritable, prometheus.GaugeValue, b2f(s.SessionsDirWritable))
+	for outcome, n := range map[string]int64{
+		"wrote": s.Boot.DedupeWrote, "skipped": s.Boot.DedupeSkipped, "strong_skipped": s.Boot.DedupeStrongSkipped,
+		"history_wrote": s.Boot.HistoryWrote, "history_skipped": s.Boot.HistorySkipped,
+	} {
+		ch <- prometheus.MustNewConstMetric(c.recorded, prometheus.CounterValue, float64(n), outcome)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// httpMetrics measures request latency per route pattern (not per raw
+// path, which would explode label cardinality with account ids).
+type httpMetrics struct {
+	latency *prometheus.HistogramVec
+}
+
+func newHTTPMetrics() *httpMetrics {
+	return &httpMetrics{latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wactl_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and status code.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})}
+}
+
+func (m *httpMetrics) wrap(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		m.latency.WithLabelValues(pattern, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// newRegistry is a private registry (not the global default) holding the
+// status collector, HTTP metrics and the Go runtime and process collectors.
+func newRegistry(status StatusFunc, hm *httpMetrics) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newStatusCollector(status), hm.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
