@@ -17,12 +17,21 @@ import (
 // Main runs wactl with the process's arguments and streams and returns the
 // exit code. SIGINT and SIGTERM cancel the root context; commands wind down
 // and the process exits 130.
-func Main() int { return mainWith(root.New) }
+func Main() int { return mainWith(root.New, nil) }
 
-func mainWith(newRoot func(*cmdutil.Factory) *cobra.Command) int {
+// MainWith is Main with a factory adjusted first. Tests use it to run the
+// real command tree in a child process with test hooks (the fake WhatsApp
+// server); the shipped binary calls Main.
+func MainWith(adjust func(*cmdutil.Factory)) int { return mainWith(root.New, adjust) }
+
+func mainWith(newRoot func(*cmdutil.Factory) *cobra.Command, adjust func(*cmdutil.Factory)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, &cmdutil.Factory{IO: iostreams.System()}, newRoot, os.Args[1:])
+	f := &cmdutil.Factory{IO: iostreams.System()}
+	if adjust != nil {
+		adjust(f)
+	}
+	return run(ctx, f, newRoot, os.Args[1:])
 }
 
 // Run executes one command line with f's streams.

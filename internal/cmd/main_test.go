@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	case "1":
 		os.Exit(Main())
 	case "block":
-		os.Exit(mainWith(blockingRoot))
+		os.Exit(mainWith(blockingRoot, nil))
 	}
 	os.Exit(m.Run())
 }

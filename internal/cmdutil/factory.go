@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.mau.fi/whatsmeow"
 
 	"github.com/wactl/wactl/internal/iostreams"
 	"github.com/wactl/wactl/internal/logging"
@@ -20,6 +21,11 @@ type Factory struct {
 	IO *iostreams.IOStreams
 	// ConfigOptions are the loader's inputs (tests inject env and files).
 	ConfigOptions config.LoadOptions
+	// ConfigureWAClient is called on every whatsmeow client before it
+	// connects. Only tests set it (to reach the fake WhatsApp server); the
+	// shipped binary leaves it nil, so no environment variable can redirect
+	// its WhatsApp traffic.
+	ConfigureWAClient func(*whatsmeow.Client)
 }
 
 // flagKeys maps the flags that set configuration keys to those keys. A

@@ -14,7 +14,13 @@ type Config struct {
 	HTTP       HTTPConfig     `mapstructure:"http"`
 	Sessions   SessionsConfig `mapstructure:"sessions"`
 	Store      StoreConfig    `mapstructure:"store"`
+	WhatsApp   WhatsAppConfig `mapstructure:"whatsapp"`
 	Lock       LockConfig     `mapstructure:"lock"`
+}
+
+type WhatsAppConfig struct {
+	VersionOverride string        `mapstructure:"version_override"`
+	StaleAfter      time.Duration `mapstructure:"stale_after"`
 }
 
 type LogConfig struct {

@@ -60,6 +60,11 @@ var keys = []keyDef{
 		Aliases: []string{"GOOGLE_APPLICATION_CREDENTIALS"},
 		Help:    "service-account JSON file; default Application Default Credentials"},
 
+	{Key: "whatsapp.version_override", Kind: kString, Default: "",
+		Help: "WhatsApp Web version to announce (e.g. 2.3000.1029496374) when WhatsApp rejects the built-in one (405)"},
+	{Key: "whatsapp.stale_after", Kind: kDuration, Default: 5 * time.Minute,
+		Help: "a connected account with no event for this long is reported stale and its connection recycled once"},
+
 	{Key: "lock.backend", Kind: kString, Default: "auto",
 		Help: "auto (same as store.backend), embedded (one host) or firestore (several hosts)"},
 	{Key: "lock.document", Kind: kString, Default: "wa_metrics/longrun/locks/wa_connection",

@@ -12,6 +12,7 @@ var (
 	namespaceRE   = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
 	countryCodeRE = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
 	docPathRE     = regexp.MustCompile(`^[^/]+/[^/]+(/[^/]+/[^/]+)*$`)
+	waVersionRE   = regexp.MustCompile(`^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,10}$`)
 )
 
 // Validate checks values that decoded fine but cannot work, naming the key
@@ -70,6 +71,10 @@ func Validate(c *Config) Problems {
 	}
 	if !docPathRE.MatchString(c.Lock.Document) {
 		p.add("lock.document", "", fmt.Sprintf("%q is not a document path (collection/doc[/collection/doc…])", c.Lock.Document))
+	}
+
+	if v := c.WhatsApp.VersionOverride; v != "" && !waVersionRE.MatchString(v) {
+		p.add("whatsapp.version_override", "", fmt.Sprintf("%q must be three numbers separated by dots, e.g. 2.3000.1029496374", v))
 	}
 
 	l := c.Lock

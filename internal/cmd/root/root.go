@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wactl/wactl/internal/cmd/configcmd"
+	"github.com/wactl/wactl/internal/cmd/serve"
 	"github.com/wactl/wactl/internal/cmd/version"
 	"github.com/wactl/wactl/internal/cmdutil"
 )
@@ -33,6 +34,7 @@ variables, then flags. See 'wactl config show'.`,
 
 	cmd.AddCommand(version.New(f))
 	cmd.AddCommand(configcmd.New(f))
+	cmd.AddCommand(serve.New(f))
 	addExitCodes(cmd)
 	return cmd
 }

@@ -1,0 +1,188 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/iostreams"
+	"github.com/wactl/wactl/pkg/audit"
+)
+
+// SelectionFlags are the selection flags audit and cleanup share.
+type SelectionFlags struct {
+	Window  time.Duration
+	Limit   int
+	Account string
+	Thread  string
+	Key     string
+}
+
+// Add declares the flags on cmd.
+func (s *SelectionFlags) Add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.DurationVar(&s.Window, "window", 48*time.Hour, "only messages whose tsClient is within this long before now (0: no bound)")
+	fl.IntVar(&s.Limit, "limit", 500, "the newest this many messages by tsClient (0: no limit)")
+	fl.StringVar(&s.Account, "account", "", "only this account id")
+	fl.StringVar(&s.Thread, "thread", "", "only this thread id")
+	fl.StringVar(&s.Key, "key", "auto", "grouping key: auto, stable, fingerprint or legacy")
+}
+
+// Selection validates the flags.
+func (s *SelectionFlags) Selection(now time.Time) (audit.Selection, error) {
+	k, err := audit.ParseKeyStrategy(s.Key)
+	if err != nil {
+		return audit.Selection{}, cmdutil.FlagErrorf("--key: %v", err)
+	}
+	if s.Window < 0 || s.Limit < 0 {
+		return audit.Selection{}, cmdutil.FlagErrorf("--window and --limit must not be negative")
+	}
+	return audit.Selection{Window: s.Window, Limit: s.Limit, AccountID: s.Account, ThreadID: s.Thread, Key: k, Now: now}, nil
+}
+
+// Options of `audit duplicates`.
+type Options struct {
+	IO            *iostreams.IOStreams
+	Open          func(context.Context) (audit.Backend, error)
+	Sel           SelectionFlags
+	ExcludeMarked bool
+	Top           int
+	JSON          bool
+	Now           func() time.Time
+}
+
+// New returns `wactl audit`.
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Read-only checks of the message store"}
+	cmd.AddCommand(newDuplicates(f))
+	return cmd
+}
+
+func newDuplicates(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "duplicates",
+		Short: "Count duplicate messages (for cron: exit 3 when there are any)",
+		Long: `Take the newest --limit messages by tsClient within --window, across all
+threads or one account or thread, group them by --key and report the groups.
+It only reads.
+
+Keys: auto takes stableKeyHash, else fingerprintHash, else
+sha1(accountId|providerMessageId), else the legacy fingerprint; legacy is the
+first operator script's sha1(direction|tsClientMs|sha1(body)[:8]|messageType)
+exactly, so numbers compare with old reports. Groups never span threads.
+Receipt stubs of the old system (no body, direction or type) are each their
+own group under auto. Documents whose tsClient is a string are parsed; those
+without tsClient are found by tsClientMs; those with no usable time are
+counted in parseFailures.
+
+--exclude-marked leaves out documents already marked isDuplicate:true by
+'wactl cleanup', which is why a plain audit keeps counting them.
+
+Output is a table on a terminal and JSON with --json or when piped.
+
+Exit codes: 0 no duplicates, 3 duplicates found, 1 the audit failed (store
+unreachable, missing Firestore index: the error names the index and the
+command creating it), 2 bad flags.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Open = OpenFromConfig(f, cmd)
+			return Run(cmd.Context(), o)
+		},
+	}
+	o.Sel.Add(cmd)
+	cmd.Flags().BoolVar(&o.ExcludeMarked, "exclude-marked", false, "leave out documents marked isDuplicate:true")
+	cmd.Flags().IntVar(&o.Top, "top", 10, "groups to list")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON (the default when stdout is not a terminal)")
+	return cmd
+}
+
+// Run runs `audit duplicates`.
+func Run(ctx context.Context, o *Options) error {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	sel, err := o.Sel.Selection(now().UTC())
+	if err != nil {
+		return err
+	}
+	b, err := o.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	r, err := audit.Run(ctx, b, audit.Options{Selection: sel, ExcludeMarked: o.ExcludeMarked, TopGroups: o.Top, Clock: now})
+	if err != nil {
+		return err
+	}
+	if o.JSON || !o.IO.IsStdoutTTY() {
+		if err := cmdutil.WriteJSON(o.IO.Out, r); err != nil {
+			return err
+		}
+	} else if err := printReport(o.IO, b.Name(), r); err != nil {
+		return err
+	}
+	if r.DuplicatesCount > 0 {
+		return &cmdutil.ExitError{Code: cmdutil.ExitProblems, Silent: true}
+	}
+	return nil
+}
+
+func printReport(io *iostreams.IOStreams, backend string, r *audit.Report) error {
+	st := io.StyleOut()
+	mark := st.OK()
+	if r.DuplicatesCount > 0 {
+		mark = st.Warn()
+	}
+	window := r.Window
+	if window == "" {
+		window = "none"
+	}
+	fmt.Fprintf(io.Out, "%s %d duplicates in %d documents (%d unique), %s store, window %s, limit %d, key %s\n",
+		mark, r.DuplicatesCount, r.TotalDocs, r.UniqueFingerprints, backend, window, r.Limit, r.Key)
+	fmt.Fprintf(io.Out, "  marked %d, active %d, scanned %d, parse failures %d, took %d ms\n",
+		r.MarkedDocs, r.ActiveDocs, r.Scanned, r.ParseFailures, r.TookMs)
+	fmt.Fprintf(io.Out, "  keys: %s; tsClient: %s\n", counts(r.KeyStrategyCounts), counts(r.TsClientShapes))
+	if r.MarkedDocs > 0 && !r.ExcludeMarked {
+		fmt.Fprintln(io.Out, st.Dim("  marked documents are counted; --exclude-marked leaves them out"))
+	}
+	if len(r.Groups) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, st.Bold("SIZE")+"\t"+st.Bold("MARKED")+"\t"+st.Bold("TSCLIENT")+"\t"+st.Bold("THREAD")+"\t"+st.Bold("SAMPLE DOCS"))
+	for _, g := range r.Groups {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", g.Size, g.Marked, g.TsClientRange[0], g.ThreadID, strings.Join(g.SampleDocIDs, ","))
+	}
+	return tw.Flush()
+}
+
+func counts(m map[string]int) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+		}
+	}
+	return ks
+}

@@ -1,0 +1,202 @@
+package serve_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+
+	"github.com/wactl/wactl/internal/cmd"
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/watest"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+// TestMain turns the test binary into `wactl` when WACTL_TEST_MAIN=1: the
+// real command tree in a real child process, with the one test hook that
+// points whatsmeow at the fake WhatsApp server named in the environment.
+func TestMain(m *testing.M) {
+	if os.Getenv("WACTL_TEST_MAIN") == "1" {
+		os.Exit(cmd.MainWith(func(f *cmdutil.Factory) {
+			f.ConfigureWAClient = func(c *whatsmeow.Client) {
+				if _, err := wafake.ConfigureClientFromEnv(c); err != nil {
+					panic(err)
+				}
+			}
+		}))
+	}
+	os.Exit(m.Run())
+}
+
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	mu     sync.Mutex
+	stderr strings.Builder
+	exited chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.Write(b)
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serve starts `wactl serve` as a child process on dataDir.
+func serve(t *testing.T, srv *wafake.Server, dataDir string, env ...string) *proc {
+	t.Helper()
+	port := freePort(t)
+	c := exec.Command(os.Args[0], "serve")
+	c.Env = append([]string{"WACTL_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dataDir,
+		"STATE_DIRECTORY=" + dataDir, fmt.Sprintf("PORT=%d", port), "INSTANCE_ID=host-a"}, srv.Env()...)
+	c.Env = append(c.Env, env...)
+	c.Dir = dataDir
+	p := &proc{t: t, cmd: c, url: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	c.Stderr = p
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		c.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("wactl serve log:\n%s", p.log())
+		}
+	})
+	return p
+}
+
+func (p *proc) health() map[string]any {
+	resp, err := http.Get(p.url + "/health")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+func (p *proc) waitConnected(n int, within time.Duration) map[string]any {
+	p.t.Helper()
+	var m map[string]any
+	watest.Eventually(p.t, within, fmt.Sprintf("%d accounts connected", n), func() bool {
+		m = p.health()
+		return m != nil && m["connected"] == float64(n)
+	})
+	return m
+}
+
+func (p *proc) signal(sig syscall.Signal) (exitCode int, took time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("no exit 20s after %s", sig)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+func pairThree(t *testing.T, srv *wafake.Server, dataDir string) []watest.Account {
+	sess, err := sessions.Open(filepath.Join(dataDir, "sessions"), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []watest.Account
+	for _, p := range []string{"40722000001", "40722000002", "40722000003"} {
+		out = append(out, watest.Pair(t, srv, sess, p))
+	}
+	return out
+}
+
+// TestRestartWithoutQR is the seed audit's restart test, done right: three
+// paired accounts come back connected after SIGINT and after kill -9, with
+// no QR, and the dashboard shows their sessions on disk.
+func TestRestartWithoutQR(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	accts := pairThree(t, srv, dataDir)
+
+	p := serve(t, srv, dataDir)
+	p.waitConnected(3, 20*time.Second)
+	code, took := p.signal(syscall.SIGINT)
+	if code != 0 || took > 10*time.Second {
+		t.Fatalf("SIGINT: exit %d after %s, want 0 within 10s\n%s", code, took, p.log())
+	}
+	for _, a := range accts {
+		if srv.IsLive(a.Device) {
+			t.Fatalf("%s still connected after exit", a.ID)
+		}
+	}
+
+	p = serve(t, srv, dataDir)
+	m := p.waitConnected(3, 10*time.Second)
+	if m["accounts_total"] != 3.0 || m["needs_qr"] != 0.0 || m["waMode"] != "active" {
+		t.Fatalf("after restart: %v", m)
+	}
+	resp, err := http.Get(p.url + "/api/status/dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Accounts []map[string]any `json:"accounts"`
+	}
+	json.NewDecoder(resp.Body).Decode(&dash)
+	resp.Body.Close()
+	if len(dash.Accounts) != 3 {
+		t.Fatalf("dashboard: %+v", dash)
+	}
+	for _, a := range dash.Accounts {
+		if a["hasDiskSession"] != true {
+			t.Fatalf("dashboard account without disk session: %v", a)
+		}
+	}
+
+	// kill -9: the kernel drops the lock; the same instance reclaims at once.
+	p.cmd.Process.Kill()
+	<-p.exited
+	start := time.Now()
+	p = serve(t, srv, dataDir)
+	p.waitConnected(3, 10*time.Second)
+	t.Logf("connected again %s after kill -9", time.Since(start))
+	for _, c := range srv.Connections() {
+		if c.Pairing && c.Opened.After(start) {
+			t.Fatalf("a QR was requested after restart: %+v", c)
+		}
+	}
+	for _, a := range accts {
+		if got := srv.MaxConcurrent(a.Device); got != 1 {
+			t.Fatalf("%s: %d live connections at once", a.ID, got)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package wafake_test
+
+const raceEnabled = true

@@ -1,0 +1,106 @@
+package cleanup
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wactl/wactl/internal/fsemu"
+	"github.com/wactl/wactl/pkg/audit"
+	"github.com/wactl/wactl/pkg/audit/audittest"
+	"github.com/wactl/wactl/pkg/fsclient"
+)
+
+const (
+	childEnv     = "WACTL_CLEANUP_CHILD"
+	childProject = "WACTL_CLEANUP_CHILD_PROJECT"
+)
+
+func manySel() audit.Selection {
+	return audit.Selection{Window: 48 * time.Hour, Key: audit.KeyAuto, Now: now}
+}
+
+// runChild is the process the kill test kills: it applies a cleanup and,
+// once the first batch is committed, says so and waits to be killed.
+func runChild() int {
+	ctx := context.Background()
+	c, err := fsclient.New(ctx, fsclient.Options{ProjectID: os.Getenv(childProject), EmulatorHost: os.Getenv("FIRESTORE_EMULATOR_HOST")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_, err = Run(ctx, audit.NewFirestore(c), Options{Selection: manySel(), Apply: true, Progress: func(done, total int) {
+		fmt.Printf("committed %d/%d\n", done, total)
+		select {} // killed here, between batches
+	}})
+	fmt.Fprintln(os.Stderr, "child finished without being killed:", err)
+	return 1
+}
+
+func TestFirestoreKilledApplyResumes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data := audittest.Many(now, 300)
+	ref, _ := fsemu.NewClient(t)
+	c, project := fsemu.NewClient(t)
+	for _, cl := range []*firestoreClient{{ref}, {c}} {
+		if err := audittest.WriteFirestore(ctx, cl.c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reference: one uninterrupted run.
+	r, err := Run(ctx, audit.NewFirestore(ref), Options{Selection: manySel(), Apply: true})
+	if err != nil || r.Marked != 300 || r.ThreadsUpdated != 1 {
+		t.Fatalf("reference run: %+v %v", r, err)
+	}
+	want := snapshot(t, ref)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childProject+"="+project)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "committed 250/300") {
+		_ = cmd.Process.Kill()
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup code runs
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	mid := snapshot(t, c)
+	if mid.countMarked() != 250 {
+		t.Fatalf("after the kill %d documents are marked, want the first batch (250)", mid.countMarked())
+	}
+	if mid.threads[audittest.ThreadA]["lastMessageAtMs"] == want.threads[audittest.ThreadA]["lastMessageAtMs"] {
+		t.Fatal("thread recomputed before the kill: the test no longer covers the resume of thread summaries")
+	}
+	r2, err := Run(ctx, audit.NewFirestore(c), Options{Selection: manySel(), Apply: true})
+	if err != nil || r2.Marked != 50 || r2.DuplicatesAlreadyMarked != 250 || r2.ThreadsUpdated != 1 {
+		t.Fatalf("rerun: %+v %v", r2, err)
+	}
+	got := snapshot(t, c)
+	wm, gm := want.marks(), got.marks()
+	for p, v := range wm {
+		if gm[p] != v {
+			t.Fatalf("%s: %v after kill and rerun, %v after one run", p, gm[p], v)
+		}
+	}
+	for _, k := range []string{"lastMessageAt", "lastMessageAtMs", "lastMessageText"} {
+		if got.threads[audittest.ThreadA][k] != want.threads[audittest.ThreadA][k] {
+			t.Fatalf("thread %s: %v vs %v", k, got.threads[audittest.ThreadA][k], want.threads[audittest.ThreadA][k])
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/wactl/wactl/pkg/pair"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+// ErrPassive is returned for operations only the ACTIVE instance may do.
+var ErrPassive = errors.New("this instance is PASSIVE (another instance holds the lease); pair on the ACTIVE instance")
+
+// PairRequest asks the running daemon to pair an account.
+type PairRequest struct {
+	AccountID string `json:"accountId"`
+	Name      string `json:"name,omitempty"`
+	Phone     string `json:"phone,omitempty"` // canonical +digits
+	PhoneCode bool   `json:"code,omitempty"`  // pair by an 8-character code instead of a QR
+	Force     bool   `json:"force,omitempty"` // unlink a paired device first
+}
+
+// Pair pairs an account on this ACTIVE daemon, streaming codes and the
+// outcome to events. On success the new client stays connected as the
+// account's client, with the same handler as every other client.
+func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Event)) (pair.Result, error) {
+	if !m.Active() {
+		return pair.Result{Outcome: pair.OutcomeError}, ErrPassive
+	}
+	if err := sessions.ValidAccountID(req.AccountID); err != nil {
+		return pair.Result{Outcome: pair.OutcomeError}, err
+	}
+	acct, err := m.o.Sessions.Create(sessions.NewAccount{ID: req.AccountID, Name: req.Name, Phone: req.Phone})
+	if err != nil && !errors.Is(err, sessions.ErrAccountExists) {
+		return pair.Result{Outcome: pair.OutcomeError}, err
+	}
+	phone := req.Phone
+	if phone == "" && acct != nil {
+		phone = acct.Phone
+	}
+
+	m.mu.Lock()
+	a := m.accounts[req.AccountID]
+	if a == nil {
+		a = &account{m: m, id: req.AccountID, state: StateNeedsQR}
+		m.accounts[req.AccountID] = a
+	}
+	actx := m.ctx
+	m.mu.Unlock()
+
+	a.mu.Lock()
+	busy := a.cli != nil
+	if acct != nil {
+		a.name, a.phone = acct.Name, acct.Phone
+	}
+	a.mu.Unlock()
+	if busy {
+		if !req.Force {
+			return pair.Result{Outcome: pair.OutcomeError},
+				fmt.Errorf("%w: account %s is connected; use --force to unlink it and pair again", pair.ErrAlreadyPaired, req.AccountID)
+		}
+		a.stop(StateNeedsQR, "re-pairing")
+	}
+
+	dev, err := m.o.Sessions.OpenDevice(ctx, req.AccountID, sessions.DeviceOptions{})
+	if err != nil {
+		return pair.Result{Outcome: pair.OutcomeError}, err
+	}
+	if dev.Paired() {
+		if !req.Force {
+			dev.Close()
+			return pair.Result{Outcome: pair.OutcomeError},
+				fmt.Errorf("%w: account %s; use --force to unlink it and pair again", pair.ErrAlreadyPaired, req.AccountID)
+		}
+		old := a.newClient(dev)
+		err := pair.Unlink(ctx, old)
+		old.RemoveEventHandlers()
+		if err != nil {
+			dev.Close()
+			return pair.Result{Outcome: pair.OutcomeError}, fmt.Errorf("unlink before re-pairing: %w", err)
+		}
+		dev.Store = dev.Container.NewDevice()
+	}
+
+	cli := a.newClient(dev)
+	a.mu.Lock()
+	a.cli, a.dev = cli, dev
+	a.state, a.connectedOnce = StateQRReady, false
+	a.mu.Unlock()
+	m.status.mark(a.id)
+
+	// Pairing ends when the operator gives up (ctx) or the lease is lost.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnPassive := context.AfterFunc(actx, cancel)
+	defer stopOnPassive()
+
+	// The account's records are updated before the operator hears
+	// "paired", so whatever they check next already shows it.
+	forward := func(e pair.Event) {
+		if e.Kind == pair.KindOutcome && e.Outcome == pair.OutcomePaired {
+			a.markPaired(e.JID)
+		}
+		if events != nil {
+			events(e)
+		}
+	}
+	res, err := pair.Pair(pctx, cli, pair.Options{ExpectedPhone: phone, PhoneCode: req.PhoneCode, Events: forward, Logger: m.log})
+	if err != nil {
+		a.stop(StateNeedsQR, "pairing did not complete")
+		a.setState(StateNeedsQR, "")
+		return res, err
+	}
+	m.log.Info("paired through the daemon", "account", req.AccountID)
+	return res, nil
+}
+
+func (a *account) markPaired(jid string) {
+	if _, err := a.m.o.Sessions.MarkPaired(a.id, jid); err != nil {
+		a.m.log.Warn("paired, but account.json not updated", "account", a.id, "err", err)
+	}
+	a.mu.Lock()
+	a.hasDisk = true
+	if j, err := types.ParseJID(jid); err == nil {
+		a.waJID = j.ToNonAD().String()
+	}
+	a.mu.Unlock()
+	a.m.status.mark(a.id)
+}

@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/wactl/wactl/pkg/store"
+)
+
+// statusWriter mirrors account state to accounts/{id} in the background:
+// event handlers only mark an account dirty, so a slow store never delays
+// message handling, and bursts of events coalesce into one write.
+type statusWriter struct {
+	m      *Manager
+	mu     sync.Mutex
+	dirty  map[string]bool
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newStatusWriter(m *Manager) *statusWriter {
+	return &statusWriter{m: m, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (w *statusWriter) start(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancel != nil {
+		return
+	}
+	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	w.done = make(chan struct{})
+	go w.loop(ctx, w.done)
+}
+
+func (w *statusWriter) stop() {
+	w.mu.Lock()
+	cancel, done := w.cancel, w.done
+	w.cancel = nil
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (w *statusWriter) mark(id string) {
+	w.mu.Lock()
+	w.dirty[id] = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *statusWriter) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			// Final states (passive, stopped) of a shutdown are written too.
+			fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			w.flush(fctx)
+			cancel()
+			return
+		case <-w.wake:
+		}
+		w.flush(ctx)
+	}
+}
+
+func (w *statusWriter) flush(ctx context.Context) {
+	w.mu.Lock()
+	ids := make([]string, 0, len(w.dirty))
+	for id := range w.dirty {
+		ids = append(ids, id)
+	}
+	w.dirty = map[string]bool{}
+	w.mu.Unlock()
+	for _, id := range ids {
+		w.m.mu.Lock()
+		a := w.m.accounts[id]
+		w.m.mu.Unlock()
+		if a == nil {
+			continue
+		}
+		doc := a.document(w.m)
+		err := w.m.o.Store.PutAccount(ctx, doc)
+		if errors.Is(err, store.ErrFenced) {
+			// A newer lease holder writes this account now; our view is stale.
+			w.m.log.Warn("account status not written: a newer lease holder owns it", "account", id)
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			w.m.log.Warn("account status not written", "account", id, "err", err)
+		}
+	}
+}
+
+// document is the accounts/{id} view of an account.
+func (a *account) document(m *Manager) store.Account {
+	epoch, _ := m.o.Fence()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	doc := store.Account{
+		ID: a.id, Name: a.name, PhoneE164: a.phone, Status: ContractStatus(a.state),
+		UpdatedAt: m.o.Now(), WAJid: a.waJID, LastConnectedAt: a.connectedAt,
+		LastDisconnectedAt: a.disconnectedAt, LastError: a.lastError, LastErrorAt: a.lastErrorAt,
+		RequiresQR: a.state == StateNeedsQR || a.state == StateLoggedOut, LogoutCount: a.logouts,
+		Worker: m.o.Worker, Epoch: epoch,
+	}
+	doc.Worker.Uptime = m.o.Now().Sub(m.o.Worker.BootTs)
+	return doc
+}

@@ -1,0 +1,88 @@
+// Package lock decides which wactl process may drive the WhatsApp accounts:
+// exactly one process is ACTIVE (connected to WhatsApp), every other one is
+// PASSIVE and waits. Two live connections for one device make WhatsApp kick
+// one of them ("stream replaced") and risk a logout, so the lease is the one
+// thing that decides who may connect.
+//
+// Two backends share the Lock interface:
+//
+//   - Firestore (several hosts): the lease document the old Node service
+//     used (wa_metrics/longrun/locks/wa_connection by default). Its fields
+//     holderInstanceId, leaseUntil (epoch ms number), acquiredAt, updatedAt
+//     and previousHolder stay valid, so the old service and wactl can run side
+//     by side during a cutover with at most one of them active. wactl adds a
+//     fencing epoch (one more at every change of holder) and the holder's
+//     host, pid, start time, data dir and a per-process session token.
+//   - Embedded (one host): flock(2) on <data dir>/wactl.lock, released by the
+//     kernel when the process dies; holder details in wactl.lock.json (0600).
+//
+// # Firestore protocol
+//
+// A read followed by a conditional write (Create when the document is absent,
+// else Update with a LastUpdateTime precondition equal to the snapshot's
+// update time). Transactions are not used: against the emulator, 8 contenders
+// with transactions starved one process for 80 s and failed 16–20 of 200
+// acquisitions, while conditional writes never failed.
+//
+// Expiry is judged with Firestore's clock only: a holder writes
+// leaseUntil = ReadTime + TTL, where ReadTime is the server time of the read
+// that preceded the write, and a contender treats the lease as expired when
+// the ReadTime of a later read reaches leaseUntil. Local wall clocks are never
+// compared across hosts (a host whose clock is 30 s off neither steals a live
+// lease nor keeps a lost one).
+//
+// # Self-fencing
+//
+// The holder measures its own deadline with a monotonic clock that keeps
+// counting through system suspend (CLOCK_BOOTTIME): it stays ACTIVE only until
+// send + TTL − SafetyMargin, where send is when the last CONFIRMED renewal's
+// read was sent. Because that read's ReadTime is not earlier than the send,
+// the holder has stepped down SafetyMargin before any other process can see
+// the lease expire — even when Firestore is unreachable or the process was
+// paused. A renewal that finds a newer epoch (or another holder) steps down at
+// once. OnPassive must disconnect every WhatsApp client before it returns;
+// the margin is its time budget.
+//
+// # Identity and restarts
+//
+// The instance id comes from configuration and is never random. A process
+// whose instance id holds an unexpired lease reclaims it at once (with a new
+// epoch) when it is provably the same host and data dir: it holds the flock
+// on the data dir, which the kernel released when the previous process died,
+// and the lease records the same host and data dir. A lease with the same
+// instance id but another host is reported as a configuration conflict and is
+// never taken while it is live. A lease written by the Node service (no
+// wactl fields) is never reclaimed early, even with the same instance id,
+// because nothing proves that process is gone. NOTE for cutovers on one host:
+// the Node service treats a lease with its own INSTANCE_ID as its own, so it
+// and wactl must run with different instance ids.
+//
+// # Epochs
+//
+// epoch grows by one at every change of holder (a restart of the same
+// instance counts as a change; renewals do not). When the previous epoch is
+// unknown — no document (the Node service deletes it on release), a Node
+// format document, or an unreadable field — the new epoch is Firestore's read
+// time in milliseconds, which is larger than any epoch reached by +1 steps, so
+// writers fenced by the epoch never see it go backwards. Epochs are only ever
+// compared, never interpreted.
+//
+// # Unreadable lease documents
+//
+// A document whose holderInstanceId or leaseUntil is missing or of the wrong
+// type is reported as lockStatus "unknown" and logged. Its expiry cannot be
+// read from it, so it is taken over only when Firestore's clock proves that
+// nobody has written it for GarbageGrace (default max(TTL, 90 s)): every live
+// holder, Node or wactl, rewrites the document well within that time. A
+// holder that finds its own lease turned unreadable steps down at once.
+//
+// # Cost of the defaults
+//
+// TTL 20 s, renew every 5 s, safety margin 5 s, passive retry 5 s: takeover
+// within about 20 s and rides out Firestore blips of up to 10 s. The holder
+// does one read and one write per renewal: 86,400 / 5 ≈ 17,280 writes and as
+// many reads a day, close to Firestore's free tier (20,000 writes/day); each
+// passive process adds up to 17,280 reads a day. The old service's profile
+// (LegacyTiming: 90/30/15 s) costs about 2,900 writes a day but takes up to
+// ~105 s to take over.
+package lock

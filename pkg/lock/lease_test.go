@@ -1,0 +1,149 @@
+package lock
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	t0    = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	fastT = Timing{TTL: 2 * time.Second}.WithDefaults()
+)
+
+func wactlDoc(instance, host, session string, epoch, until int64) map[string]any {
+	return map[string]any{
+		fHolder: instance, fLeaseUntil: until, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil,
+		fEpoch: epoch, fHost: host, fPID: int64(1234), fStartedAt: t0, fDataDir: "/data", fSession: session,
+	}
+}
+
+func TestDecide(t *testing.T) {
+	me := self{InstanceID: "a", Host: "h1", DataDir: "/data", Session: "s-me", SameHost: true}
+	read := t0
+	ms := read.UnixMilli()
+	node := map[string]any{fHolder: "node-1", fLeaseUntil: float64(ms + 1000), fAcquiredAt: ms - 5000, fUpdatedAt: ms - 100, fPreviousHolder: nil}
+	cases := []struct {
+		name     string
+		me       self
+		exists   bool
+		data     map[string]any
+		update   time.Time
+		act      action
+		epoch    int64
+		status   LockStatus
+		conflict string
+	}{
+		{"absent", me, false, nil, time.Time{}, actCreate, ms, NotHeld, ""},
+		{"node fresh", me, true, node, read, actWait, 0, HeldByOther, ""},
+		{"node expired exactly at read time", me, true, map[string]any{fHolder: "node-1", fLeaseUntil: ms}, read, actTakeOver, ms, NotHeld, ""},
+		{"own session renews", me, true, wactlDoc("a", "h1", "s-me", 7, ms+5), read, actRenew, 7, HeldByThisInstance, ""},
+		{"own session renews even expired", me, true, wactlDoc("a", "h1", "s-me", 7, ms-5), read, actRenew, 7, HeldByThisInstance, ""},
+		{"other fresh", me, true, wactlDoc("b", "h2", "s-b", 7, ms+5), read, actWait, 0, HeldByOther, ""},
+		{"other expired", me, true, wactlDoc("b", "h2", "s-b", 7, ms-1), read, actTakeOver, 8, NotHeld, ""},
+		{"same instance same host reclaims", me, true, wactlDoc("a", "h1", "s-old", 7, ms+15000), read, actTakeOver, 8, HeldByThisInstance, ""},
+		{"same instance without proof waits", self{InstanceID: "a", Host: "h1", DataDir: "/data", Session: "s-me"}, true, wactlDoc("a", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, ""},
+		{"same instance other host", me, true, wactlDoc("a", "h2", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "two hosts"},
+		{"same instance other data dir", self{InstanceID: "a", Host: "h1", DataDir: "/other", Session: "s-me", SameHost: true}, true, wactlDoc("a", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "data dir"},
+		{"same instance node format", me, true, map[string]any{fHolder: "a", fLeaseUntil: ms + 1}, read, actWait, 0, HeldByOther, "not wactl"},
+		{"garbage fresh", me, true, map[string]any{fHolder: int64(3), fLeaseUntil: "x"}, read.Add(-fastT.GarbageGrace + time.Millisecond), actWait, 0, Unknown, "unreadable"},
+		{"garbage stale", me, true, map[string]any{fHolder: int64(3), fLeaseUntil: "x", fEpoch: int64(9)}, read.Add(-fastT.GarbageGrace), actTakeOver, 10, Unknown, "unreadable"},
+		{"bad session type is not ours", me, true, func() map[string]any {
+			d := wactlDoc("a", "h1", "s-me", 7, ms+5)
+			d[fSession] = int64(1)
+			return d
+		}(), read, actWait, 0, Unknown, "unreadable"},
+		{"bad epoch jumps on takeover", me, true, func() map[string]any {
+			d := wactlDoc("b", "h2", "s-b", 7, ms-1)
+			d[fEpoch] = "seven"
+			return d
+		}(), read, actTakeOver, ms, Unknown, "unreadable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := decide(c.me, c.exists, c.data, read, c.update, fastT)
+			if v.Act != c.act || v.Status != c.status || (c.act != actWait && v.Epoch != c.epoch) {
+				t.Fatalf("got %s epoch %d status %s (%s); want %s epoch %d status %s", v.Act, v.Epoch, v.Status, v.Reason, c.act, c.epoch, c.status)
+			}
+			if c.conflict != "" && !strings.Contains(v.Conflict, c.conflict) {
+				t.Fatalf("conflict %q, want it to mention %q", v.Conflict, c.conflict)
+			}
+			if c.conflict == "" && v.Conflict != "" {
+				t.Fatalf("unexpected conflict %q", v.Conflict)
+			}
+		})
+	}
+}
+
+func TestTimingValidate(t *testing.T) {
+	for _, tm := range []Timing{DefaultTiming.WithDefaults(), LegacyTiming.WithDefaults(), fastT} {
+		if err := tm.Validate(); err != nil {
+			t.Errorf("%+v: %v", tm, err)
+		}
+	}
+	bad := DefaultTiming.WithDefaults()
+	bad.Renew = 16 * time.Second
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "renew interval") {
+		t.Fatalf("renew ≥ TTL−margin accepted: %v", err)
+	}
+	bad = DefaultTiming.WithDefaults()
+	bad.SafetyMargin = bad.TTL
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "safety margin") {
+		t.Fatalf("margin ≥ TTL accepted: %v", err)
+	}
+}
+
+// FuzzParseLease feeds arbitrary documents (JSON objects whose numbers are
+// turned into Firestore integers or doubles) to the parser and the rules:
+// no panic, and an unreadable document is never taken before its grace nor
+// renewed as our own.
+func FuzzParseLease(f *testing.F) {
+	f.Add([]byte(`{"holderInstanceId":"node-1","leaseUntil":1790000000000}`), false)
+	f.Add([]byte(`{"holderInstanceId":"a","leaseUntil":1.5e12,"epoch":3,"holderSession":"s-me","holderHost":"h1","holderPid":7,"holderDataDir":"/data"}`), true)
+	f.Add([]byte(`{"holderInstanceId":7,"leaseUntil":"soon","epoch":"x"}`), false)
+	f.Add([]byte(`{"leaseUntil":1e300,"holderPid":-1,"holderSession":""}`), true)
+	f.Add([]byte(`{"holderInstanceId":"a","leaseUntil":null,"holderStartedAt":true}`), false)
+	f.Fuzz(func(t *testing.T, raw []byte, asFloat bool) {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return
+		}
+		for k, v := range m {
+			switch n := v.(type) {
+			case float64:
+				if !asFloat && n == math.Trunc(n) && math.Abs(n) < 1<<62 {
+					m[k] = int64(n)
+				}
+			case string:
+				if k == fStartedAt && n == "ts" {
+					m[k] = t0
+				}
+			}
+		}
+		l := parseLease(m)
+		me := self{InstanceID: "a", Host: "h1", DataDir: "/data", Session: "s-me", SameHost: true}
+		update := t0.Add(-time.Second)
+		v := decide(me, true, m, t0, update, fastT)
+		if len(l.Problems) > 0 {
+			if v.Status != Unknown {
+				t.Fatalf("unreadable document (%v) has status %s", l.Problems, v.Status)
+			}
+			if v.Act == actRenew {
+				t.Fatalf("unreadable document renewed as ours: %v", l.Problems)
+			}
+		}
+		if !l.CoreOK && v.Act != actWait {
+			t.Fatalf("document without readable expiry taken %s before grace: %v", v.Act, m)
+		}
+		if l.CoreOK && v.Act == actTakeOver && t0.UnixMilli() < l.LeaseUntil {
+			if !(l.Wactl && l.Holder.InstanceID == "a" && l.Holder.Host == "h1" && l.Holder.DataDir == "/data") {
+				t.Fatalf("live lease of another process taken over: %v", m)
+			}
+		}
+		if v.Act == actTakeOver && v.Epoch <= l.Epoch {
+			t.Fatalf("epoch went from %d to %d", l.Epoch, v.Epoch)
+		}
+	})
+}

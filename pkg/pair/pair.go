@@ -1,0 +1,305 @@
+package pair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+)
+
+var (
+	// ErrAlreadyPaired: the device store already holds a paired device.
+	ErrAlreadyPaired = errors.New("account is already paired")
+	// ErrExpired: every code expired before a phone scanned one.
+	ErrExpired = errors.New("pairing expired: no phone scanned the code in time")
+	// ErrRefused: a phone other than the account's scanned; nothing was kept.
+	ErrRefused = errors.New("pairing refused")
+	// ErrCancelled: the context ended (e.g. Ctrl-C) before pairing finished.
+	ErrCancelled = errors.New("pairing cancelled")
+)
+
+// Options configures Pair.
+type Options struct {
+	// ExpectedPhone is the account's canonical phone ("+digits"). When set,
+	// a scan by any other phone is refused before anything is saved.
+	ExpectedPhone string
+	// PhoneCode pairs by an 8-character code typed on the phone instead of
+	// a QR code; it needs ExpectedPhone.
+	PhoneCode bool
+	// ClientDisplayName is shown on the phone for PhoneCode pairing.
+	// Default "Chrome (Linux)".
+	ClientDisplayName string
+	// Events receives every event in order; the last one is always an
+	// outcome. Calls are serialised. Nil drops events.
+	Events func(Event)
+	// ConnectedTimeout bounds the wait, after the phone confirmed, for the
+	// client's reconnect and login with the new identity. Default 30s.
+	ConnectedTimeout time.Duration
+	// Now is the clock for expiry times. Default time.Now.
+	Now func() time.Time
+	// Logger gets diagnostics (never codes). Default: discard.
+	Logger *slog.Logger
+}
+
+// Result is how Pair ended.
+type Result struct {
+	Outcome Outcome
+	JID     types.JID // the new device when paired; the scanning phone's when refused
+	Phone   string    // "+digits" of the phone that scanned, if one did
+}
+
+// Pair links client's (unpaired) device to a phone. It must be called on a
+// client that is not connected; it connects it, shows codes through
+// opts.Events until a phone confirms or the codes run out, and returns. The
+// error is nil exactly when the outcome is paired; then the device is saved
+// in the client's store and the client is left connected (the caller
+// disconnects or keeps using it). On any other outcome the client is
+// disconnected and its store holds nothing new.
+//
+// An already paired device is refused with ErrAlreadyPaired: re-pairing
+// (--force) means Unlink, then a fresh device from the container.
+func Pair(ctx context.Context, client *whatsmeow.Client, opts Options) (Result, error) {
+	p := &pairing{opts: opts, client: client}
+	p.defaults()
+	res, err := p.run(ctx)
+	ev := Event{Kind: KindOutcome, Outcome: res.Outcome, Phone: res.Phone}
+	if res.Outcome == OutcomePaired {
+		ev.JID = res.JID.String()
+	}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	p.emit(ev)
+	return res, err
+}
+
+type pairing struct {
+	opts   Options
+	client *whatsmeow.Client
+	log    *slog.Logger
+	digits string // expected phone without "+"
+
+	emitMu sync.Mutex // serialises opts.Events
+
+	mu        sync.Mutex // guards the fields below
+	scanned   types.JID
+	refused   bool
+	connected chan struct{}
+	success   bool
+}
+
+func (p *pairing) defaults() {
+	if p.opts.Now == nil {
+		p.opts.Now = time.Now
+	}
+	if p.opts.ConnectedTimeout <= 0 {
+		p.opts.ConnectedTimeout = 30 * time.Second
+	}
+	if p.opts.ClientDisplayName == "" {
+		p.opts.ClientDisplayName = "Chrome (Linux)"
+	}
+	p.log = p.opts.Logger
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.digits = strings.TrimPrefix(p.opts.ExpectedPhone, "+")
+	p.connected = make(chan struct{})
+}
+
+func (p *pairing) emit(e Event) {
+	if p.opts.Events == nil {
+		return
+	}
+	p.emitMu.Lock()
+	defer p.emitMu.Unlock()
+	p.opts.Events(e)
+}
+
+func (p *pairing) check() error {
+	if p.client == nil || p.client.Store == nil {
+		return errors.New("pair: no client or device store")
+	}
+	if p.opts.ExpectedPhone != "" && !validPhone(p.opts.ExpectedPhone) {
+		return fmt.Errorf("expected phone %q is not canonical +digits", p.opts.ExpectedPhone)
+	}
+	if p.opts.PhoneCode && p.opts.ExpectedPhone == "" {
+		return errors.New("pairing with a code needs the account's phone number (--phone)")
+	}
+	if id := p.client.Store.ID; id != nil {
+		return fmt.Errorf("%w as +%s (device %s): use --force to unlink it and pair again", ErrAlreadyPaired, id.User, id)
+	}
+	if p.client.IsConnected() {
+		return errors.New("pair: client is already connected; pairing must start from a disconnected client")
+	}
+	return nil
+}
+
+func (p *pairing) run(ctx context.Context) (Result, error) {
+	if err := p.check(); err != nil {
+		return Result{Outcome: OutcomeError}, err
+	}
+	cli := p.client
+	prev := cli.PrePairCallback
+	cli.PrePairCallback = p.prePair(prev)
+	defer func() { cli.PrePairCallback = prev }()
+	handler := cli.AddEventHandler(p.onEvent)
+	defer cli.RemoveEventHandler(handler)
+
+	qrCtx, cancelQR := context.WithCancel(ctx)
+	defer cancelQR()
+	ch, err := cli.GetQRChannel(qrCtx)
+	if err != nil {
+		return Result{Outcome: OutcomeError}, fmt.Errorf("start pairing: %w", err)
+	}
+	if err := cli.Connect(); err != nil {
+		cli.Disconnect()
+		return Result{Outcome: OutcomeError}, fmt.Errorf("connect to WhatsApp: %w", err)
+	}
+	res, err := p.loop(ctx, ch)
+	if res.Outcome != OutcomePaired {
+		cancelQR()
+		cli.Disconnect()
+	}
+	return res, err
+}
+
+func (p *pairing) loop(ctx context.Context, ch <-chan whatsmeow.QRChannelItem) (Result, error) {
+	seq := 0
+	codeSent := false
+	for {
+		var item whatsmeow.QRChannelItem
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+		case item, ok = <-ch:
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+			}
+			return Result{Outcome: OutcomeError}, errors.New("pairing channel closed without a result")
+		}
+		switch item.Event {
+		case whatsmeow.QRChannelEventCode:
+			seq++
+			if !p.opts.PhoneCode {
+				p.emit(Event{Kind: KindQR, Code: item.Code, Seq: seq, ExpiresAt: p.opts.Now().Add(item.Timeout)})
+				continue
+			}
+			if codeSent {
+				continue // the typed code stays valid while the QR refs rotate
+			}
+			code, err := p.client.PairPhone(ctx, p.digits, true, whatsmeow.PairClientChrome, p.opts.ClientDisplayName)
+			if err != nil {
+				return Result{Outcome: OutcomeError}, fmt.Errorf("request a pairing code for %s: %w", p.opts.ExpectedPhone, err)
+			}
+			codeSent = true
+			p.emit(Event{Kind: KindPairCode, Code: code})
+		case whatsmeow.QRChannelSuccess.Event:
+			return p.paired(ctx)
+		case whatsmeow.QRChannelTimeout.Event:
+			return Result{Outcome: OutcomeExpired}, ErrExpired
+		case whatsmeow.QRChannelEventError:
+			return p.failed(item.Error)
+		case whatsmeow.QRChannelClientOutdated.Event:
+			return Result{Outcome: OutcomeError}, errors.New("WhatsApp refused this client version as outdated (405): upgrade wactl or set the WhatsApp Web version override")
+		case whatsmeow.QRChannelScannedWithoutMultidevice.Event:
+			// Not final: the phone can enable multi-device and scan again.
+			p.log.Warn("QR scanned by a phone without multi-device support")
+		default:
+			return Result{Outcome: OutcomeError}, fmt.Errorf("pairing ended unexpectedly (%s): the device may have been paired concurrently; run wactl accounts list", item.Event)
+		}
+	}
+}
+
+func (p *pairing) failed(cause error) (Result, error) {
+	p.mu.Lock()
+	refused, scanned := p.refused, p.scanned
+	p.mu.Unlock()
+	if refused {
+		phone := "+" + scanned.User
+		return Result{Outcome: OutcomeRefused, JID: scanned, Phone: phone},
+			fmt.Errorf("%w: the phone that scanned is %s, but this account's phone is %s; nothing was kept — scan with %s",
+				ErrRefused, phone, p.opts.ExpectedPhone, p.opts.ExpectedPhone)
+	}
+	return Result{Outcome: OutcomeError}, fmt.Errorf("pairing failed: %w", cause)
+}
+
+// paired waits for the login that follows the server's post-pairing restart
+// (stream error 515), so that "paired" means the session really works.
+func (p *pairing) paired(ctx context.Context) (Result, error) {
+	id := p.client.Store.ID
+	if id == nil {
+		return Result{Outcome: OutcomeError}, errors.New("pairing reported success but no device was saved")
+	}
+	res := Result{Outcome: OutcomePaired, JID: *id, Phone: "+" + id.User}
+	timer := time.NewTimer(p.opts.ConnectedTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.connected:
+	case <-timer.C:
+		// The device is saved, so the account restores on the next start.
+		p.log.Warn("paired, but the first login did not complete in time", "timeout", p.opts.ConnectedTimeout)
+	case <-ctx.Done():
+	}
+	return res, nil
+}
+
+func (p *pairing) prePair(prev func(types.JID, string, string) bool) func(types.JID, string, string) bool {
+	return func(jid types.JID, platform, business string) bool {
+		p.mu.Lock()
+		p.scanned = jid
+		refuse := p.digits != "" && jid.User != p.digits
+		p.refused = refuse
+		p.mu.Unlock()
+		p.emit(Event{Kind: KindScanned, Phone: "+" + jid.User})
+		if refuse {
+			p.log.Warn("pairing refused: wrong phone scanned", "scanned", "+"+jid.User, "expected", p.opts.ExpectedPhone)
+			return false
+		}
+		if prev != nil {
+			return prev(jid, platform, business)
+		}
+		return true
+	}
+}
+
+func (p *pairing) onEvent(evt any) {
+	switch evt.(type) {
+	case *events.PairSuccess:
+		p.mu.Lock()
+		p.success = true
+		p.mu.Unlock()
+	case *events.Connected:
+		p.mu.Lock()
+		if p.success {
+			select {
+			case <-p.connected:
+			default:
+				close(p.connected)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func validPhone(p string) bool {
+	d, ok := strings.CutPrefix(p, "+")
+	if !ok || len(d) < 6 || len(d) > 15 {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,285 @@
+package firestore
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"cloud.google.com/go/firestore"
+
+	"github.com/wactl/wactl/pkg/store"
+)
+
+const (
+	maxBody    = 10000
+	maxPreview = 100
+)
+
+func truncRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, c := 0, 0
+	for i = range s {
+		if c == n {
+			break
+		}
+		c++
+	}
+	return s[:i]
+}
+
+// msgTime is the message's own time; a message without one (never seen from
+// WhatsApp, but possible from a careless caller) gets the time it was seen,
+// because tsClient must always be a Timestamp.
+func msgTime(m *store.Message, now time.Time) time.Time {
+	if m.TsClient.IsZero() {
+		return now
+	}
+	return m.TsClient
+}
+
+// messageDoc is the full document of a new message, every field of the
+// contract with its type: timestamps as Timestamps, *Ms fields as integers,
+// createdAt/ingestedAt/tsServer set by the server.
+func messageDoc(m *store.Message, ts time.Time) map[string]any {
+	return map[string]any{
+		"accountId":         m.AccountID,
+		"clientJid":         m.ClientJID,
+		"clientJidRaw":      m.ClientJIDRaw,
+		"rawJid":            m.RawJID,
+		"resolvedJid":       m.ResolvedJID,
+		"normalizedPhone":   m.NormalizedPhone,
+		"canonicalThreadId": m.ThreadID,
+		"peerType":          m.PeerType,
+		"isGroup":           m.IsGroup,
+		"senderJid":         m.SenderJID,
+		"senderName":        m.SenderName,
+		"direction":         m.Direction,
+		"body":              truncRunes(m.Body, maxBody),
+		"waMessageId":       m.WAMessageID,
+		"waMessageIdRaw":    m.WAMessageIDRaw,
+		"providerMessageId": m.ProviderMessageID,
+		"clientMessageId":   m.ClientMessageID,
+		"status":            m.Status,
+		"messageType":       m.MessageType,
+		"mediaType":         m.MediaType,
+		"tsClient":          ts,
+		"tsClientMs":        ts.UnixMilli(),
+		"tsServer":          firestore.ServerTimestamp,
+		"ingestedAt":        firestore.ServerTimestamp,
+		"createdAt":         firestore.ServerTimestamp,
+		"createdAtMs":       ts.UnixMilli(),
+		"schemaVersion":     SchemaVersion,
+		"source":            m.Source,
+		"stableKeyHash":     m.StableKeyHash,
+		"fingerprintHash":   m.FingerprintHash,
+	}
+}
+
+// adoptUpdates fills a document that exists without a mapping: the app's
+// proxy queued it under its requestId (or the old system wrote it). The
+// WhatsApp identity and send result are added; the app's own fields stay.
+func adoptUpdates(m *store.Message, existing map[string]any, ts time.Time) []firestore.Update {
+	up := []firestore.Update{
+		{Path: "waMessageId", Value: m.WAMessageID},
+		{Path: "updatedAt", Value: firestore.ServerTimestamp},
+	}
+	set := func(path string, v any, ok bool) {
+		if ok {
+			up = append(up, firestore.Update{Path: path, Value: v})
+		}
+	}
+	str := func(k string) string { v, _ := existing[k].(string); return v }
+	set("waMessageIdRaw", m.WAMessageIDRaw, m.WAMessageIDRaw != "")
+	set("providerMessageId", m.ProviderMessageID, m.ProviderMessageID != "")
+	set("status", m.Status, m.Status != "" && statusRank(m.Status) > statusRank(str("status")))
+	set("stableKeyHash", m.StableKeyHash, m.StableKeyHash != "" && str("stableKeyHash") == "")
+	set("fingerprintHash", m.FingerprintHash, m.FingerprintHash != "" && str("fingerprintHash") == "")
+	set("canonicalThreadId", m.ThreadID, str("canonicalThreadId") == "")
+	set("accountId", m.AccountID, str("accountId") == "")
+	set("direction", m.Direction, str("direction") == "" && m.Direction != "")
+	set("source", m.Source, str("source") == "" && m.Source != "")
+	set("messageType", m.MessageType, str("messageType") == "" && m.MessageType != "")
+	_, hasTs := existing["tsClient"].(time.Time)
+	set("tsClient", ts, !hasTs)
+	set("tsClientMs", ts.UnixMilli(), !hasTs)
+	set("createdAtMs", ts.UnixMilli(), existing["createdAtMs"] == nil)
+	// The app never shows a message without createdAt; documents of the old
+	// system sometimes lacked it.
+	_, hasCreated := existing["createdAt"].(time.Time)
+	set("createdAt", firestore.ServerTimestamp, !hasCreated)
+	set("schemaVersion", SchemaVersion, existing["schemaVersion"] == nil)
+	return up
+}
+
+// statusRank orders message statuses so that receipts and echoes only move
+// a message forward (read never goes back to delivered).
+func statusRank(s string) int {
+	switch s {
+	case "queued":
+		return 1
+	case "sent":
+		return 2
+	case "delivered":
+		return 3
+	case "read":
+		return 4
+	case "failed":
+		return 5
+	}
+	return 0
+}
+
+func threadSummary(m *store.Message, ts time.Time) map[string]any {
+	d := map[string]any{
+		"lastMessageAt":         ts,
+		"lastMessageAtMs":       ts.UnixMilli(),
+		"lastMessageText":       truncRunes(m.Body, maxBody),
+		"lastMessagePreview":    truncRunes(m.Body, maxPreview),
+		"lastMessageSenderName": m.SenderName,
+		"lastMessageDirection":  m.Direction,
+		"updatedAt":             firestore.ServerTimestamp,
+	}
+	return d
+}
+
+// threadIdentity are the fields a thread gets when it is created, and that
+// later messages fill in when they were empty.
+func threadIdentity(m *store.Message) map[string]any {
+	return map[string]any{
+		"accountId":         m.AccountID,
+		"clientJid":         m.ClientJID,
+		"clientJidRaw":      m.ClientJIDRaw,
+		"rawJid":            m.RawJID,
+		"resolvedJid":       m.ResolvedJID,
+		"canonicalThreadId": m.ThreadID,
+		"peerType":          m.PeerType,
+		"isGroup":           m.IsGroup,
+		"displayName":       m.DisplayName,
+		"groupSubject":      m.GroupSubject,
+		"normalizedPhone":   m.NormalizedPhone,
+	}
+}
+
+func mappingDoc(m *store.Message, docID, token string) map[string]any {
+	return map[string]any{
+		"writeId":     token,
+		"accountId":   m.AccountID,
+		"threadId":    m.ThreadID,
+		"docId":       docID,
+		"waMessageId": m.WAMessageID,
+		"updatedAt":   firestore.ServerTimestamp,
+	}
+}
+
+// Decoding helpers tolerate the types old data used (strings for times,
+// floats for integers) rather than failing a read.
+
+func getStr(d map[string]any, k string) string {
+	v, _ := d[k].(string)
+	return v
+}
+
+func getBool(d map[string]any, k string) bool {
+	v, _ := d[k].(bool)
+	return v
+}
+
+func getInt(d map[string]any, k string) int64 {
+	switch v := d[k].(type) {
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	}
+	return 0
+}
+
+func getTime(d map[string]any, k string) time.Time {
+	switch v := d[k].(type) {
+	case time.Time:
+		return v
+	case int64:
+		return time.UnixMilli(v)
+	case string:
+		t, _ := time.Parse(time.RFC3339Nano, v)
+		return t
+	}
+	return time.Time{}
+}
+
+func decodeMessage(threadID, docID string, d map[string]any) store.Message {
+	m := store.Message{
+		AccountID:         getStr(d, "accountId"),
+		ThreadID:          threadID,
+		DocID:             docID,
+		ClientJID:         getStr(d, "clientJid"),
+		ClientJIDRaw:      getStr(d, "clientJidRaw"),
+		RawJID:            getStr(d, "rawJid"),
+		ResolvedJID:       getStr(d, "resolvedJid"),
+		NormalizedPhone:   getStr(d, "normalizedPhone"),
+		PeerType:          getStr(d, "peerType"),
+		IsGroup:           getBool(d, "isGroup"),
+		SenderJID:         getStr(d, "senderJid"),
+		SenderName:        getStr(d, "senderName"),
+		Direction:         getStr(d, "direction"),
+		Body:              getStr(d, "body"),
+		WAMessageID:       getStr(d, "waMessageId"),
+		WAMessageIDRaw:    getStr(d, "waMessageIdRaw"),
+		ProviderMessageID: getStr(d, "providerMessageId"),
+		ClientMessageID:   getStr(d, "clientMessageId"),
+		Status:            getStr(d, "status"),
+		MessageType:       getStr(d, "messageType"),
+		MediaType:         getStr(d, "mediaType"),
+		TsClient:          getTime(d, "tsClient"),
+		Source:            getStr(d, "source"),
+		StableKeyHash:     getStr(d, "stableKeyHash"),
+		FingerprintHash:   getStr(d, "fingerprintHash"),
+		CreatedAt:         getTime(d, "createdAt"),
+		IngestedAt:        getTime(d, "ingestedAt"),
+		DeliveredAt:       getTime(d, "deliveredAt"),
+		ReadAt:            getTime(d, "readAt"),
+		Edited:            getBool(d, "edited"),
+		Revoked:           getBool(d, "revoked"),
+		IsDuplicate:       getBool(d, "isDuplicate"),
+		DuplicateOf:       getStr(d, "duplicateOf"),
+	}
+	if m.TsClient.IsZero() {
+		if ms := getInt(d, "tsClientMs"); ms != 0 {
+			m.TsClient = time.UnixMilli(ms)
+		}
+	}
+	return m
+}
+
+func decodeThread(id string, d map[string]any) store.Thread {
+	t := store.Thread{
+		ID:                    id,
+		AccountID:             getStr(d, "accountId"),
+		ClientJID:             getStr(d, "clientJid"),
+		ClientJIDRaw:          getStr(d, "clientJidRaw"),
+		RawJID:                getStr(d, "rawJid"),
+		ResolvedJID:           getStr(d, "resolvedJid"),
+		CanonicalThreadID:     getStr(d, "canonicalThreadId"),
+		PeerType:              getStr(d, "peerType"),
+		IsGroup:               getBool(d, "isGroup"),
+		LastMessageAt:         getTime(d, "lastMessageAt"),
+		LastMessageText:       getStr(d, "lastMessageText"),
+		LastMessagePreview:    getStr(d, "lastMessagePreview"),
+		LastMessageSenderName: getStr(d, "lastMessageSenderName"),
+		LastMessageDirection:  getStr(d, "lastMessageDirection"),
+		DisplayName:           getStr(d, "displayName"),
+		GroupSubject:          getStr(d, "groupSubject"),
+		NormalizedPhone:       getStr(d, "normalizedPhone"),
+		UpdatedAt:             getTime(d, "updatedAt"),
+		Hidden:                getBool(d, "hidden"),
+		Archived:              getBool(d, "archived"),
+		RedirectTo:            getStr(d, "redirectTo"),
+	}
+	if t.LastMessageAt.IsZero() {
+		if ms := getInt(d, "lastMessageAtMs"); ms != 0 {
+			t.LastMessageAt = time.UnixMilli(ms)
+		}
+	}
+	return t
+}

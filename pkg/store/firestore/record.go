@@ -1,0 +1,411 @@
+package firestore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"cloud.google.com/go/firestore"
+
+	"github.com/wactl/wactl/pkg/store"
+)
+
+// chunkSize bounds one commit: a message costs at most a mapping, a message
+// document and a thread summary, so 160 messages stay under Firestore's
+// 500-write limit.
+const chunkSize = 160
+
+type item struct {
+	m  store.Message
+	ts time.Time
+	// token is written into the mapping. A commit whose answer was lost
+	// (timeout, retried RPC) is recognised on the next read by its token,
+	// and reported as what it did rather than as a repeat.
+	token   string
+	planned bool
+	outcome store.Outcome
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func tokenAt(tokens []string, i int) string {
+	if i < len(tokens) && tokens[i] != "" {
+		return tokens[i]
+	}
+	return newToken()
+}
+
+// RecordMessage stores one live (or outbound) message; see store.Store.
+func (s *Store) RecordMessage(ctx context.Context, m store.Message) (store.Outcome, error) {
+	if err := validate(&m); err != nil {
+		return 0, &PermanentError{err}
+	}
+	it := &item{m: m, ts: msgTime(&m, s.now()), token: newToken()}
+	if err := s.record(ctx, []*item{it}); err != nil {
+		s.noteErr(err)
+		return 0, err
+	}
+	s.counters.countOutcome(m.AccountID, it.outcome, false)
+	return it.outcome, nil
+}
+
+// RecordMessages stores live messages in as few commits as possible, with
+// the same rules and counters as RecordMessage. The journal ships with it.
+// Messages are validated first; a malformed one fails the whole call with a
+// PermanentError and nothing is written. On another error the outcomes of
+// the messages committed so far (a prefix of msgs) are returned with it.
+func (s *Store) RecordMessages(ctx context.Context, msgs []store.Message) ([]store.Outcome, error) {
+	return s.RecordMessagesTokens(ctx, msgs, nil)
+}
+
+// RecordMessagesTokens is RecordMessages with caller-chosen write tokens
+// (tokens[i] for msgs[i]; empty or missing ones are generated). A caller
+// that retries the same entry with the same token (the journal) gets the
+// outcome of a first attempt whose answer was lost, not "skipped".
+func (s *Store) RecordMessagesTokens(ctx context.Context, msgs []store.Message, tokens []string) ([]store.Outcome, error) {
+	items := make([]*item, len(msgs))
+	now := s.now()
+	for i := range msgs {
+		if err := validate(&msgs[i]); err != nil {
+			return nil, &PermanentError{fmt.Errorf("message %d: %w", i, err)}
+		}
+		items[i] = &item{m: msgs[i], ts: msgTime(&msgs[i], now), token: tokenAt(tokens, i)}
+	}
+	out := make([]store.Outcome, len(items))
+	for start := 0; start < len(items); start += chunkSize {
+		chunk := items[start:min(start+chunkSize, len(items))]
+		if err := s.record(ctx, chunk); err != nil {
+			s.noteErr(err)
+			// The chunks before this one are committed and counted:
+			// say so, so that a retrying caller sends only the rest.
+			return out[:start], err
+		}
+		for i, it := range chunk {
+			out[start+i] = it.outcome
+			s.counters.countOutcome(it.m.AccountID, it.outcome, false)
+		}
+	}
+	return out, nil
+}
+
+// RecordHistory stores a history-sync batch; see store.Store. Malformed
+// messages are counted in Errors and the rest is still written. On error,
+// the result counts the messages committed so far, a prefix of msgs.
+func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []store.Message) (store.HistoryResult, error) {
+	return s.RecordHistoryTokens(ctx, accountID, msgs, nil)
+}
+
+// RecordHistoryTokens is RecordHistory with write tokens, as
+// RecordMessagesTokens.
+func (s *Store) RecordHistoryTokens(ctx context.Context, accountID string, msgs []store.Message, tokens []string) (store.HistoryResult, error) {
+	res := store.HistoryResult{Total: len(msgs)}
+	now := s.now()
+	items := make([]*item, 0, min(len(msgs), chunkSize))
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		if err := s.record(ctx, items); err != nil {
+			return err
+		}
+		for _, it := range items {
+			s.counters.countOutcome(accountID, it.outcome, true)
+			switch it.outcome {
+			case store.Wrote, store.Updated:
+				res.Saved++
+			default:
+				res.Skipped++
+			}
+		}
+		items = items[:0]
+		return nil
+	}
+	// Chunks made of one or two threads each write each thread summary
+	// once per chunk instead of once per chunk per thread: a history sync
+	// spread over many chats costs little more than its message writes.
+	order := make([]int, len(msgs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return msgs[order[a]].ThreadID < msgs[order[b]].ThreadID })
+	for _, i := range order {
+		m := msgs[i]
+		if m.AccountID == "" {
+			m.AccountID = accountID
+		}
+		if validate(&m) != nil || m.AccountID != accountID {
+			res.Errors++
+			continue
+		}
+		items = append(items, &item{m: m, ts: msgTime(&m, now), token: tokenAt(tokens, i)})
+		if len(items) == chunkSize {
+			if err := flush(); err != nil {
+				s.noteErr(err)
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		s.noteErr(err)
+		return res, err
+	}
+	s.counters.add(accountID, func(d *counterDelta) {
+		d.hLastRunAt, d.hLastBatch, d.hasBatch = s.now(), len(msgs), true
+	})
+	s.noteHistoryOnAccount(ctx, accountID, res)
+	return res, nil
+}
+
+// noteHistoryOnAccount keeps the account document's legacy history fields
+// current. The account may not exist (history for an account registered
+// elsewhere): that is not an error of the sync.
+func (s *Store) noteHistoryOnAccount(ctx context.Context, accountID string, res store.HistoryResult) {
+	_, err := s.c.Collection(colAccounts).Doc(accountID).Update(ctx, []firestore.Update{
+		{Path: "lastHistorySyncAt", Value: firestore.ServerTimestamp},
+		{Path: "historySyncCount", Value: firestore.Increment(1)},
+		{Path: "lastHistorySyncResult", Value: map[string]any{
+			"saved": res.Saved, "skipped": res.Skipped, "errors": res.Errors, "total": res.Total,
+		}},
+	})
+	if err != nil && !isNotFound(err) {
+		s.log.Warn("history sync: account summary not updated", "account", accountID, "err", err)
+	}
+}
+
+// record writes items (at most chunkSize) atomically, retrying after
+// conflicts with concurrent writers. A chunk that keeps conflicting is split
+// so that a busy thread cannot starve a large batch.
+func (s *Store) record(ctx context.Context, items []*item) error {
+	backoff := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := s.tryRecord(ctx, items)
+		if err == nil {
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("firestore: record messages: %w", err)
+		}
+		if len(items) > 1 && attempt >= 2 {
+			half := len(items) / 2
+			if err := s.record(ctx, items[:half]); err != nil {
+				return err
+			}
+			return s.record(ctx, items[half:])
+		}
+		if attempt >= 100 {
+			return fmt.Errorf("firestore: record messages: still conflicting after %d attempts: %w", attempt, err)
+		}
+		d := backoff + rand.N(backoff)
+		backoff = min(backoff*2, 200*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+type threadPlan struct {
+	ref    *firestore.DocumentRef
+	snap   *firestore.DocumentSnapshot
+	newest *item
+}
+
+// tryRecord reads everything the decision needs in one round trip and
+// commits one batch whose preconditions fail if anyone else got there first.
+func (s *Store) tryRecord(ctx context.Context, items []*item) error {
+	refs := make([]*firestore.DocumentRef, 0, 3*len(items))
+	index := map[string]int{}
+	want := func(r *firestore.DocumentRef) {
+		if _, ok := index[r.Path]; !ok {
+			index[r.Path] = len(refs)
+			refs = append(refs, r)
+		}
+	}
+	for _, it := range items {
+		if it.m.WAMessageID != "" {
+			want(s.mappingRef(it.m.AccountID, it.m.WAMessageID))
+		}
+		want(s.messageRef(it.m.ThreadID, it.m.DocID))
+		want(s.threadRef(it.m.ThreadID))
+	}
+	snaps, err := s.c.GetAll(ctx, refs)
+	if err != nil {
+		return err
+	}
+	snapOf := func(r *firestore.DocumentRef) *firestore.DocumentSnapshot { return snaps[index[r.Path]] }
+
+	b := s.c.Batch()
+	writes := 0
+	claimed := map[string]bool{} // mapping and message paths taken earlier in this chunk
+	threads := map[string]*threadPlan{}
+	fingerprints := map[string]string{} // thread|fingerprint → doc written in this chunk
+	for _, it := range items {
+		if !it.planned {
+			it.outcome = store.Skipped
+		}
+		m := &it.m
+		msgRef := s.messageRef(m.ThreadID, m.DocID)
+		var mapRef *firestore.DocumentRef
+		if m.WAMessageID != "" {
+			mapRef = s.mappingRef(m.AccountID, m.WAMessageID)
+			if ms := snapOf(mapRef); ms.Exists() {
+				if getStr(ms.Data(), "writeId") != it.token {
+					it.outcome = store.Skipped
+				} else if !it.planned {
+					it.outcome = store.Wrote // an earlier call with this token landed
+				}
+				continue
+			}
+			if claimed[mapRef.Path] {
+				it.outcome = store.Skipped
+				continue
+			}
+		}
+		it.outcome, it.planned = store.Skipped, true
+		if claimed[msgRef.Path] {
+			continue
+		}
+		msgSnap := snapOf(msgRef)
+		switch {
+		case msgSnap.Exists():
+			existing := msgSnap.Data()
+			if mapRef == nil {
+				continue // a queued send recorded again
+			}
+			b.Create(mapRef, mappingDoc(m, m.DocID, it.token))
+			writes++
+			claimed[mapRef.Path] = true
+			if getStr(existing, "waMessageId") == m.WAMessageID {
+				// Written before mappings existed (old system): adopt, don't copy.
+				continue
+			}
+			b.Update(msgRef, adoptUpdates(m, existing, it.ts), firestore.LastUpdateTime(msgSnap.UpdateTime))
+			writes++
+			claimed[msgRef.Path] = true
+			it.outcome = store.Updated
+		default:
+			if s.strong && m.FingerprintHash != "" {
+				dup := fingerprints[m.ThreadID+"|"+m.FingerprintHash]
+				if dup == "" {
+					var err error
+					if dup, err = s.fingerprintTwin(ctx, m); err != nil {
+						return err
+					}
+				}
+				if dup != "" {
+					if mapRef != nil {
+						b.Create(mapRef, mappingDoc(m, dup, it.token))
+						writes++
+						claimed[mapRef.Path] = true
+					}
+					it.outcome = store.StrongSkipped
+					continue
+				}
+			}
+			if mapRef != nil {
+				b.Create(mapRef, mappingDoc(m, m.DocID, it.token))
+				writes++
+				claimed[mapRef.Path] = true
+			}
+			b.Create(msgRef, messageDoc(m, it.ts))
+			writes++
+			claimed[msgRef.Path] = true
+			if m.FingerprintHash != "" {
+				fingerprints[m.ThreadID+"|"+m.FingerprintHash] = m.DocID
+			}
+			it.outcome = store.Wrote
+		}
+		tr := s.threadRef(m.ThreadID)
+		tp := threads[tr.Path]
+		if tp == nil {
+			tp = &threadPlan{ref: tr, snap: snapOf(tr)}
+			threads[tr.Path] = tp
+		}
+		if tp.newest == nil || it.ts.After(tp.newest.ts) {
+			tp.newest = it
+		}
+	}
+	for _, tp := range threads {
+		if w := s.planThread(b, tp); w {
+			writes++
+		}
+	}
+	if writes == 0 {
+		return nil
+	}
+	_, err = b.Commit(ctx)
+	return err
+}
+
+// planThread adds the thread summary write, if the chunk's newest message is
+// newer than the summary. History never moves lastMessageAt back.
+func (s *Store) planThread(b *firestore.WriteBatch, tp *threadPlan) bool {
+	it := tp.newest
+	if !tp.snap.Exists() {
+		d := threadIdentity(&it.m)
+		for k, v := range threadSummary(&it.m, it.ts) {
+			d[k] = v
+		}
+		b.Create(tp.ref, d)
+		return true
+	}
+	cur := tp.snap.Data()
+	curMs := getInt(cur, "lastMessageAtMs")
+	if curMs == 0 {
+		curMs = getTime(cur, "lastMessageAt").UnixMilli()
+	}
+	if it.ts.UnixMilli() <= curMs && getStr(cur, "accountId") != "" {
+		return false
+	}
+	var up []firestore.Update
+	if it.ts.UnixMilli() > curMs {
+		for k, v := range threadSummary(&it.m, it.ts) {
+			up = append(up, firestore.Update{Path: k, Value: v})
+		}
+	}
+	for k, v := range threadIdentity(&it.m) {
+		switch v := v.(type) {
+		case string:
+			fill := v != "" && getStr(cur, k) == ""
+			names := (k == "displayName" || k == "groupSubject") && v != "" && v != getStr(cur, k) && it.ts.UnixMilli() > curMs
+			if fill || names {
+				up = append(up, firestore.Update{Path: k, Value: v})
+			}
+		case bool:
+			if _, ok := cur[k]; !ok {
+				up = append(up, firestore.Update{Path: k, Value: v})
+			}
+		}
+	}
+	if len(up) == 0 {
+		return false
+	}
+	b.Update(tp.ref, up, firestore.LastUpdateTime(tp.snap.UpdateTime))
+	return true
+}
+
+// fingerprintTwin returns the document id of another message with the same
+// strong fingerprint in the thread, or "". Best effort: two twins written at
+// the same instant by two writers can both land.
+func (s *Store) fingerprintTwin(ctx context.Context, m *store.Message) (string, error) {
+	docs, err := s.threadRef(m.ThreadID).Collection(colMessages).
+		Where("fingerprintHash", "==", m.FingerprintHash).Limit(2).Documents(ctx).GetAll()
+	if err != nil {
+		return "", err
+	}
+	for _, d := range docs {
+		if d.Ref.ID != m.DocID && getStr(d.Data(), "waMessageId") != m.WAMessageID {
+			return d.Ref.ID, nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,582 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wactl/wactl/pkg/store"
+)
+
+// Options tunes the journal; zero values are sensible defaults.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// BatchSize is the number of entries the background shipper moves per
+	// round (default 400).
+	BatchSize int
+	// MinBackoff and MaxBackoff bound the shipper's exponential backoff
+	// after a failed round (defaults 250ms and 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// CallTimeout bounds one backend call (default 15s): a partitioned
+	// Firestore answers nothing, and the shipper must retry rather than
+	// hang.
+	CallTimeout time.Duration
+	// Retention is how long shipped entries are kept, so that a redelivery
+	// is recognised locally while Firestore is down (default 24h).
+	Retention time.Duration
+	// NoInline ships everything in the background; RecordMessage then
+	// returns after the local commit with a provisional outcome.
+	NoInline bool
+}
+
+// Store is a store.Store whose message writes go through the journal.
+type Store struct {
+	backend store.Store
+	id      string // this journal file's identity, part of write tokens
+	db      *sql.DB
+	lock    *os.File
+	o       Options
+	log     *slog.Logger
+
+	mu       sync.Mutex // journal writes and inflight marking happen together
+	fl       inflight
+	degraded atomic.Bool
+
+	kick       chan struct{}
+	progressMu sync.Mutex
+	progress   chan struct{}
+	errMu      sync.Mutex
+	shipErr    string
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (or creates) the journal at path and starts shipping its
+// pending entries to backend. The returned store owns backend: Close closes
+// it.
+func Open(path string, backend store.Store, o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 400
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 250 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 15 * time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
+	db, lock, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	id, err := journalID(db)
+	if err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &Store{
+		backend: backend, id: id, db: db, lock: lock, o: o, log: o.Logger,
+		kick: make(chan struct{}, 1), progress: make(chan struct{}),
+		cancel: cancel, done: make(chan struct{}),
+	}
+	var pending int
+	_ = db.QueryRow(`SELECT COUNT(*) FROM entries WHERE state = 0`).Scan(&pending)
+	if pending > 0 {
+		// Ship the backlog of the previous run before taking inline
+		// shortcuts, so that updates keep their order behind it.
+		j.degraded.Store(true)
+		j.log.Info("journal: shipping entries left by the previous run", "pending", pending, "path", path)
+	}
+	go j.run(ctx)
+	return j, nil
+}
+
+func (j *Store) nowMs() int64 { return j.o.Now().UnixMilli() }
+
+func (j *Store) kickShipper() {
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (j *Store) notifyProgress() {
+	j.progressMu.Lock()
+	close(j.progress)
+	j.progress = make(chan struct{})
+	j.progressMu.Unlock()
+}
+
+func (j *Store) progressCh() <-chan struct{} {
+	j.progressMu.Lock()
+	defer j.progressMu.Unlock()
+	return j.progress
+}
+
+func (j *Store) setShipErr(err error) {
+	j.errMu.Lock()
+	if err == nil {
+		j.shipErr = ""
+	} else {
+		j.shipErr = err.Error()
+	}
+	j.errMu.Unlock()
+}
+
+// messageKey identifies a message locally the way message_ids does in
+// Firestore: by WhatsApp id, or by document id for a send not yet sent.
+func messageKey(m *store.Message) string {
+	if m.WAMessageID != "" {
+		return m.AccountID + "|" + m.WAMessageID
+	}
+	return m.AccountID + "|#" + m.DocID
+}
+
+func validate(m *store.Message) error {
+	switch {
+	case m.AccountID == "":
+		return errors.New("store: message without accountId")
+	case m.ThreadID == "" || m.DocID == "":
+		return errors.New("store: message without threadId or document id")
+	case strings.ContainsRune(m.ThreadID, '/') || strings.ContainsRune(m.DocID, '/'):
+		return fmt.Errorf("store: threadId %q / docId %q contain '/'", m.ThreadID, m.DocID)
+	case !strings.HasPrefix(m.ThreadID, m.AccountID+"__"):
+		return fmt.Errorf("store: threadId %q does not belong to account %s", m.ThreadID, m.AccountID)
+	}
+	return nil
+}
+
+func isPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// RecordMessage commits m to the journal, then ships it inline unless
+// Firestore is known to be unreachable. A nil error means m is durable; the
+// outcome is the backend's when shipped inline, else provisional (Skipped
+// when the journal already holds the same message, Wrote otherwise).
+func (j *Store) RecordMessage(ctx context.Context, m store.Message) (store.Outcome, error) {
+	if err := validate(&m); err != nil {
+		return 0, err
+	}
+	payload, err := json.Marshal(&m)
+	if err != nil {
+		return 0, err
+	}
+	key := messageKey(&m)
+	j.mu.Lock()
+	seen, err := known(ctx, j.db, key)
+	var seq int64
+	if err == nil {
+		seq, err = insert(ctx, j.db, kindLive, m.AccountID, key, payload, j.nowMs())
+	}
+	inline := err == nil && !j.o.NoInline && !j.degraded.Load()
+	if inline {
+		j.fl.add(seq, seq)
+	}
+	j.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("journal: message not recorded: %w", err)
+	}
+	provisional := store.Wrote
+	if seen {
+		provisional = store.Skipped
+	}
+	if !inline {
+		j.kickShipper()
+		return provisional, nil
+	}
+	var out store.Outcome
+	shipped, err := j.shipInline(ctx, seq, seq, 1, func(ctx context.Context) error {
+		var err error
+		out, err = j.recordOne(ctx, seq, m)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !shipped {
+		return provisional, nil
+	}
+	return out, nil
+}
+
+// shipInline runs call for the entries lo..hi that this caller journaled.
+// It reports whether they were shipped; an error is returned only when the
+// backend refused them for good (they are then set aside as dead).
+func (j *Store) shipInline(ctx context.Context, lo, hi int64, n int, call func(context.Context) error) (bool, error) {
+	defer j.notifyProgress()
+	defer j.fl.remove(lo)
+	timeout := j.o.CallTimeout * time.Duration(1+n/1000)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	err := call(cctx)
+	cancel()
+	// The entries are durable; their bookkeeping must not depend on a
+	// caller that gave up.
+	bctx := context.WithoutCancel(ctx)
+	switch {
+	case err == nil:
+		if merr := j.markRange(bctx, lo, hi, stateShipped, ""); merr != nil {
+			j.log.Warn("journal: shipped entries not marked; they will be shipped again", "err", merr)
+		}
+		j.setShipErr(nil)
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		_ = j.markRange(bctx, lo, hi, stateShipped, err.Error())
+		return true, err
+	case isPermanent(err):
+		_ = j.markRange(bctx, lo, hi, stateDead, err.Error())
+		return false, err
+	default:
+		j.degraded.Store(true)
+		j.setShipErr(err)
+		j.log.Warn("journal: Firestore write failed; continuing from the journal", "err", err)
+		j.kickShipper()
+		return false, nil
+	}
+}
+
+func (j *Store) markRange(ctx context.Context, lo, hi int64, state int, note string) error {
+	var n any
+	if note != "" {
+		n = note
+	}
+	_, err := j.db.ExecContext(ctx, `UPDATE entries SET state = ?, payload = CASE WHEN ? = 1 THEN NULL ELSE payload END,
+		done_ms = ?, last_error = ? WHERE seq BETWEEN ? AND ? AND state = 0`, state, state, j.nowMs(), n, lo, hi)
+	return err
+}
+
+// historyChunk bounds one journal transaction and one inline shipment of a
+// history sync: memory and WAL growth stay bounded for any sync size.
+const historyChunk = 1000
+
+// RecordHistory journals the batch in chunks and ships each chunk inline
+// while Firestore answers. Counts are the backend's for shipped chunks and
+// provisional (known to the journal or not) for the others.
+func (j *Store) RecordHistory(ctx context.Context, accountID string, msgs []store.Message) (store.HistoryResult, error) {
+	res := store.HistoryResult{Total: len(msgs)}
+	chunk := make([]store.Message, 0, min(len(msgs), historyChunk))
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		r, err := j.recordHistoryChunk(ctx, accountID, chunk)
+		res.Saved += r.Saved
+		res.Skipped += r.Skipped
+		res.Errors += r.Errors
+		chunk = chunk[:0]
+		return err
+	}
+	for i := range msgs {
+		m := msgs[i]
+		if m.AccountID == "" {
+			m.AccountID = accountID
+		}
+		if validate(&m) != nil || m.AccountID != accountID {
+			res.Errors++
+			continue
+		}
+		chunk = append(chunk, m)
+		if len(chunk) == historyChunk {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, flush()
+}
+
+func (j *Store) recordHistoryChunk(ctx context.Context, accountID string, msgs []store.Message) (store.HistoryResult, error) {
+	var local store.HistoryResult
+	j.mu.Lock()
+	lo, hi, err := j.insertHistory(ctx, accountID, msgs, &local)
+	inline := err == nil && !j.o.NoInline && !j.degraded.Load()
+	if inline {
+		j.fl.add(lo, hi)
+	}
+	j.mu.Unlock()
+	if err != nil {
+		return store.HistoryResult{}, fmt.Errorf("journal: history not recorded: %w", err)
+	}
+	if !inline {
+		j.kickShipper()
+		return local, nil
+	}
+	var r store.HistoryResult
+	shipped, err := j.shipInline(ctx, lo, hi, len(msgs), func(ctx context.Context) error {
+		var err error
+		tokens := make([]string, len(msgs))
+		for i := range tokens {
+			tokens[i] = j.token(lo + int64(i))
+		}
+		r, err = j.recordHistory(ctx, accountID, msgs, tokens)
+		if n := r.Saved + r.Skipped; err != nil && n > 0 {
+			// Keep what was committed, so it is not shipped and counted again.
+			_ = j.markRange(context.WithoutCancel(ctx), lo, lo+int64(n)-1, stateShipped, "")
+		}
+		return err
+	})
+	if err != nil || !shipped {
+		return local, err
+	}
+	r.Total = 0
+	return r, nil
+}
+
+func (j *Store) insertHistory(ctx context.Context, accountID string, msgs []store.Message, local *store.HistoryResult) (lo, hi int64, err error) {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	now := j.nowMs()
+	for i := range msgs {
+		payload, err := json.Marshal(&msgs[i])
+		if err != nil {
+			return 0, 0, err
+		}
+		key := messageKey(&msgs[i])
+		seen, err := known(ctx, tx, key)
+		if err != nil {
+			return 0, 0, err
+		}
+		if seen {
+			local.Skipped++
+		} else {
+			local.Saved++
+		}
+		seq, err := insert(ctx, tx, kindHistory, accountID, key, payload, now)
+		if err != nil {
+			return 0, 0, err
+		}
+		if lo == 0 {
+			lo = seq
+		}
+		hi = seq
+	}
+	return lo, hi, tx.Commit()
+}
+
+// journalUpdate records a receipt, edit or revoke and ships it inline only
+// when nothing older is still waiting: it must land after its target.
+func (j *Store) journalUpdate(ctx context.Context, kind, account string, v any, call func(context.Context) error) error {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	seq, err := insert(ctx, j.db, kind, account, "", payload, j.nowMs())
+	older := false
+	if err == nil {
+		err = j.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM entries WHERE state = 0 AND seq < ?)`, seq).Scan(&older)
+	}
+	inline := err == nil && !older && !j.o.NoInline && !j.degraded.Load()
+	if inline {
+		j.fl.add(seq, seq)
+	}
+	j.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("journal: %s not recorded: %w", kind, err)
+	}
+	if !inline {
+		j.kickShipper()
+		return nil
+	}
+	_, err = j.shipInline(ctx, seq, seq, 1, call)
+	return err
+}
+
+// UpdateReceipt journals the receipt; see store.Store.
+func (j *Store) UpdateReceipt(ctx context.Context, r store.Receipt) error {
+	return j.journalUpdate(ctx, kindReceipt, r.AccountID, r, func(ctx context.Context) error {
+		return j.backend.UpdateReceipt(ctx, r)
+	})
+}
+
+// ApplyEdit journals the edit. ErrNotFound is returned only when the edit
+// was shipped inline and the target is unknown.
+func (j *Store) ApplyEdit(ctx context.Context, e store.Edit) error {
+	return j.journalUpdate(ctx, kindEdit, e.AccountID, e, func(ctx context.Context) error {
+		return j.backend.ApplyEdit(ctx, e)
+	})
+}
+
+// ApplyRevoke journals the revoke, like ApplyEdit.
+func (j *Store) ApplyRevoke(ctx context.Context, r store.Revoke) error {
+	return j.journalUpdate(ctx, kindRevoke, r.AccountID, r, func(ctx context.Context) error {
+		return j.backend.ApplyRevoke(ctx, r)
+	})
+}
+
+// FindMessage asks Firestore, then the journal's unshipped messages.
+func (j *Store) FindMessage(ctx context.Context, accountID, waMessageID string) (store.Message, error) {
+	m, err := j.backend.FindMessage(ctx, accountID, waMessageID)
+	if err == nil {
+		return m, nil
+	}
+	var payload []byte
+	qerr := j.db.QueryRowContext(ctx, `SELECT payload FROM entries WHERE mkey = ? AND state = 0 AND payload IS NOT NULL ORDER BY seq LIMIT 1`,
+		accountID+"|"+waMessageID).Scan(&payload)
+	if qerr != nil {
+		return store.Message{}, err
+	}
+	var jm store.Message
+	if json.Unmarshal(payload, &jm) != nil {
+		return store.Message{}, err
+	}
+	return jm, nil
+}
+
+// Health adds the journal backlog to the backend's health.
+func (j *Store) Health(ctx context.Context) store.Health {
+	h := j.backend.Health(ctx)
+	var n int
+	var oldest sql.NullInt64
+	if err := j.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ms) FROM entries WHERE state = 0`).Scan(&n, &oldest); err != nil {
+		h.LastError = "journal: " + err.Error()
+		return h
+	}
+	h.JournalBacklog = n
+	if oldest.Valid {
+		h.JournalOldest = j.o.Now().Sub(time.UnixMilli(oldest.Int64))
+	}
+	j.errMu.Lock()
+	if n > 0 && j.shipErr != "" {
+		h.LastError = "journal shipping: " + j.shipErr
+	}
+	j.errMu.Unlock()
+	return h
+}
+
+// Dead returns how many entries the backend refused for good; they stay in
+// the journal for an operator to inspect.
+func (j *Store) Dead(ctx context.Context) (int, error) {
+	var n int
+	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM entries WHERE state = 2`).Scan(&n)
+	return n, err
+}
+
+// Flush waits until every entry journaled before the call has been shipped
+// (or set aside as dead), then flushes the backend.
+func (j *Store) Flush(ctx context.Context) error {
+	var target sql.NullInt64
+	if err := j.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM entries`).Scan(&target); err != nil {
+		return err
+	}
+	for target.Valid {
+		wait := j.progressCh()
+		var pending bool
+		if err := j.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM entries WHERE state = 0 AND seq <= ?)`, target.Int64).Scan(&pending); err != nil {
+			return err
+		}
+		if !pending {
+			break
+		}
+		j.kickShipper()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("journal: flush: backlog not shipped yet: %w", ctx.Err())
+		case <-wait:
+		case <-time.After(time.Second):
+		}
+	}
+	return j.backend.Flush(ctx)
+}
+
+// Close stops the shipper (pending entries wait for the next Open), then
+// closes the journal and the backend.
+func (j *Store) Close() error {
+	j.closeOnce.Do(func() {
+		j.cancel()
+		<-j.done
+		err := j.db.Close()
+		j.lock.Close()
+		if berr := j.backend.Close(); err == nil {
+			err = berr
+		}
+		j.closeErr = err
+	})
+	return j.closeErr
+}
+
+// Everything else reads or writes Firestore directly: accounts and the
+// outbox need its current state (claims, fencing), and reads must be fresh.
+
+func (j *Store) PutAccount(ctx context.Context, a store.Account) error {
+	return j.backend.PutAccount(ctx, a)
+}
+
+func (j *Store) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	return j.backend.GetAccount(ctx, id)
+}
+
+func (j *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	return j.backend.ListAccounts(ctx)
+}
+
+func (j *Store) GetThread(ctx context.Context, threadID string) (store.Thread, error) {
+	return j.backend.GetThread(ctx, threadID)
+}
+
+func (j *Store) ListThreads(ctx context.Context, accountID string, limit int) ([]store.Thread, error) {
+	return j.backend.ListThreads(ctx, accountID, limit)
+}
+
+func (j *Store) ListMessages(ctx context.Context, threadID string, limit int) ([]store.Message, error) {
+	return j.backend.ListMessages(ctx, threadID, limit)
+}
+
+func (j *Store) Inbox(ctx context.Context, accountID string, limit int) ([]store.Message, error) {
+	return j.backend.Inbox(ctx, accountID, limit)
+}
+
+func (j *Store) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (bool, error) {
+	return j.backend.EnqueueOutbox(ctx, it)
+}
+
+func (j *Store) ClaimOutbox(ctx context.Context, claimer string, epoch int64, lease time.Duration, limit int) ([]store.OutboxItem, error) {
+	return j.backend.ClaimOutbox(ctx, claimer, epoch, lease, limit)
+}
+
+func (j *Store) CompleteOutbox(ctx context.Context, requestID, claimer, providerMessageID string) error {
+	return j.backend.CompleteOutbox(ctx, requestID, claimer, providerMessageID)
+}
+
+func (j *Store) FailOutbox(ctx context.Context, requestID, claimer, errText string, retryAt time.Time) error {
+	return j.backend.FailOutbox(ctx, requestID, claimer, errText, retryAt)
+}
+
+func (j *Store) GetOutbox(ctx context.Context, requestID string) (store.OutboxItem, error) {
+	return j.backend.GetOutbox(ctx, requestID)
+}
+
+func (j *Store) Counters(ctx context.Context, accountID string) (store.Counters, error) {
+	return j.backend.Counters(ctx, accountID)
+}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// Statements of the hot write path, prepared once on the writer connection.
+const (
+	sqlGetMapping    = `SELECT seq FROM message_ids WHERE account_id = ? AND wa_message_id = ?`
+	sqlInsertMapping = `INSERT INTO message_ids (account_id, wa_message_id, seq) VALUES (?, ?, ?)`
+	// ensureThread creates the thread row on the first message and returns
+	// its key; the summary is written by sqlUpsertThread at the end.
+	sqlEnsureThread = `INSERT INTO threads (id, account_id) VALUES (?, ?)
+ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING tkey`
+	sqlThreadKey = `SELECT tkey FROM threads WHERE id = ?`
+	sqlDocSeq    = `SELECT seq FROM messages WHERE tkey = ? AND doc_id = ?`
+
+	sqlInsertMessage = `INSERT INTO messages (
+	tkey, thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid, normalized_phone,
+	peer_type, is_group, sender_jid, sender_name, direction, body, wa_message_id, wa_message_id_raw,
+	provider_message_id, client_message_id, status, message_type, media_type, ts_client_ms, source,
+	stable_key_hash, fingerprint_hash, created_at_ms, ingested_at_ms, updated_at_ms)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (tkey, doc_id) DO NOTHING RETURNING seq`
+
+	// statusRank orders outbound statuses; failed and unknown rank lowest
+	// so a real delivery state always wins over them.
+	statusRankOld = `(CASE status WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 0 END)`
+	statusRankNew = `(CASE ?5 WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 0 END)`
+
+	// sqlMergeMessage folds a repeat delivery into the existing document:
+	// ids the document lacks are filled in, the status only moves forward,
+	// nothing else changes. It matches no row when there is nothing new.
+	sqlMergeMessage = `UPDATE messages SET
+	wa_message_id       = CASE WHEN wa_message_id = '' THEN ?1 ELSE wa_message_id END,
+	wa_message_id_raw   = CASE WHEN wa_message_id_raw = '' THEN ?2 ELSE wa_message_id_raw END,
+	provider_message_id = CASE WHEN provider_message_id = '' THEN ?3 ELSE provider_message_id END,
+	client_message_id   = CASE WHEN client_message_id = '' THEN ?4 ELSE client_message_id END,
+	status              = CASE WHEN ` + statusRankNew + ` > ` + statusRankOld + ` THEN ?5 ELSE status END,
+	stable_key_hash     = CASE WHEN stable_key_hash = '' THEN ?6 ELSE stable_key_hash END,
+	updated_at_ms       = ?7
+WHERE seq = ?8 AND (
+	(wa_message_id = '' AND ?1 <> '') OR (wa_message_id_raw = '' AND ?2 <> '') OR
+	(provider_message_id = '' AND ?3 <> '') OR (client_message_id = '' AND ?4 <> '') OR
+	` + statusRankNew + ` > ` + statusRankOld + ` OR (stable_key_hash = '' AND ?6 <> ''))`
+
+	// Strong dedupe: the fingerprint hash is only 32 bits, so the
+	// fingerprint's own inputs that are stored (time, direction, type)
+	// must match too; a true fingerprint match always satisfies them.
+	sqlStrongMatch = `SELECT seq FROM messages
+WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) AND ts_client_ms = ? AND fingerprint_hash = ?
+	AND direction = ? AND message_type = ? AND doc_id <> ?
+LIMIT 1`
+
+	sqlUpsertThread = `INSERT INTO threads (
+	id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid, peer_type, is_group,
+	last_message_at_ms, last_message_text, last_message_preview, last_sender_name, last_direction,
+	display_name, group_subject, normalized_phone, updated_at_ms)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (id) DO UPDATE SET
+	client_jid           = CASE WHEN threads.client_jid = '' THEN excluded.client_jid ELSE threads.client_jid END,
+	client_jid_raw       = CASE WHEN threads.client_jid_raw = '' THEN excluded.client_jid_raw ELSE threads.client_jid_raw END,
+	raw_jid              = CASE WHEN threads.raw_jid = '' THEN excluded.raw_jid ELSE threads.raw_jid END,
+	resolved_jid         = CASE WHEN threads.resolved_jid = '' THEN excluded.resolved_jid ELSE threads.resolved_jid END,
+	peer_type            = CASE WHEN threads.peer_type = '' THEN excluded.peer_type ELSE threads.peer_type END,
+	is_group             = MAX(threads.is_group, excluded.is_group),
+	last_message_text    = CASE WHEN excluded.last_message_at_ms > threads.last_message_at_ms THEN excluded.last_message_text ELSE threads.last_message_text END,
+	last_message_preview = CASE WHEN excluded.last_message_at_ms > threads.last_message_at_ms THEN excluded.last_message_preview ELSE threads.last_message_preview END,
+	last_sender_name     = CASE WHEN excluded.last_message_at_ms > threads.last_message_at_ms THEN excluded.last_sender_name ELSE threads.last_sender_name END,
+	last_direction       = CASE WHEN excluded.last_message_at_ms > threads.last_message_at_ms THEN excluded.last_direction ELSE threads.last_direction END,
+	last_message_at_ms   = MAX(threads.last_message_at_ms, excluded.last_message_at_ms),
+	display_name         = CASE WHEN excluded.display_name <> '' THEN excluded.display_name ELSE threads.display_name END,
+	group_subject        = CASE WHEN excluded.group_subject <> '' THEN excluded.group_subject ELSE threads.group_subject END,
+	normalized_phone     = CASE WHEN excluded.normalized_phone <> '' THEN excluded.normalized_phone ELSE threads.normalized_phone END,
+	updated_at_ms        = excluded.updated_at_ms`
+
+	sqlAddCounters = `INSERT INTO counters (account_id, dedupe_wrote, dedupe_skipped, dedupe_strong_skipped,
+	history_wrote, history_skipped, history_last_run_ms, history_last_batch)
+VALUES (?,?,?,?,?,?,?,?)
+ON CONFLICT (account_id) DO UPDATE SET
+	dedupe_wrote          = dedupe_wrote + excluded.dedupe_wrote,
+	dedupe_skipped        = dedupe_skipped + excluded.dedupe_skipped,
+	dedupe_strong_skipped = dedupe_strong_skipped + excluded.dedupe_strong_skipped,
+	history_wrote         = history_wrote + excluded.history_wrote,
+	history_skipped       = history_skipped + excluded.history_skipped,
+	history_last_run_ms   = CASE WHEN excluded.history_last_run_ms > 0 THEN excluded.history_last_run_ms ELSE history_last_run_ms END,
+	history_last_batch    = CASE WHEN excluded.history_last_run_ms > 0 THEN excluded.history_last_batch ELSE history_last_batch END`
+)
+
+type stmts struct {
+	getMapping, insertMapping, ensureThread, threadKey, docSeq, insertMessage, mergeMessage, strongMatch *sql.Stmt
+	upsertThread, addCounters, multiGetMapping, multiMapping, multiMessage                               *sql.Stmt
+}
+
+func prepare(db *sql.DB) (*stmts, error) {
+	var st stmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&st.getMapping, sqlGetMapping}, {&st.insertMapping, sqlInsertMapping}, {&st.ensureThread, sqlEnsureThread},
+		{&st.threadKey, sqlThreadKey}, {&st.docSeq, sqlDocSeq},
+		{&st.insertMessage, sqlInsertMessage}, {&st.mergeMessage, sqlMergeMessage}, {&st.strongMatch, sqlStrongMatch},
+		{&st.upsertThread, sqlUpsertThread}, {&st.addCounters, sqlAddCounters},
+		{&st.multiGetMapping, sqlMultiGetMapping}, {&st.multiMapping, sqlMultiMapping}, {&st.multiMessage, sqlMultiMessage},
+	} {
+		s, err := db.Prepare(p.q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %.40q: %w", p.q, err)
+		}
+		*p.dst = s
+	}
+	return &st, nil
+}
+
+// txStmts binds the prepared statements to a transaction on first use.
+type txStmts struct {
+	tx *sql.Tx
+	st *stmts
+	m  map[*sql.Stmt]*sql.Stmt
+}
+
+func (t *txStmts) get(s *sql.Stmt) *sql.Stmt {
+	if b, ok := t.m[s]; ok {
+		return b
+	}
+	if t.m == nil {
+		t.m = make(map[*sql.Stmt]*sql.Stmt, 8)
+	}
+	b := t.tx.Stmt(s)
+	t.m[s] = b
+	return b
+}
