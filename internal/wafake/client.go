@@ -114,15 +114,17 @@ func (s *Server) NewClient(dev *store.Device, log waLog.Logger) *whatsmeow.Clien
 var fastKeepAliveOnce sync.Once
 
 // FastKeepAlive shortens whatsmeow's keepalive timing (package variables) so
-// that stalls are detected in about a second instead of minutes: pings every
-// 50-100 ms, 400 ms to answer, forced reconnect after 1.5 s without an
-// answer. It must run before any client connects (e.g. in TestMain), because
-// clients read these variables concurrently.
+// that a stalled server is noticed in seconds instead of minutes: pings every
+// 200-400 ms, 1.5 s to answer, forced reconnect after 4 s without an answer.
+// The margins are wide enough for a loaded machine running -race, where a
+// tighter deadline makes healthy connections reconnect spuriously. It must
+// run before any client connects (e.g. in TestMain), because clients read
+// these variables concurrently.
 func FastKeepAlive() {
 	fastKeepAliveOnce.Do(func() {
-		whatsmeow.KeepAliveIntervalMin = 50 * time.Millisecond
-		whatsmeow.KeepAliveIntervalMax = 100 * time.Millisecond
-		whatsmeow.KeepAliveResponseDeadline = 400 * time.Millisecond
-		whatsmeow.KeepAliveMaxFailTime = 1500 * time.Millisecond
+		whatsmeow.KeepAliveIntervalMin = 200 * time.Millisecond
+		whatsmeow.KeepAliveIntervalMax = 400 * time.Millisecond
+		whatsmeow.KeepAliveResponseDeadline = 1500 * time.Millisecond
+		whatsmeow.KeepAliveMaxFailTime = 4 * time.Second
 	})
 }

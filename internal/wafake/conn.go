@@ -103,6 +103,12 @@ func (s *Server) MaxConcurrent(jid types.JID) int {
 	return best
 }
 
+// WaitAllClosed blocks until the fake has no open connection left, e.g.
+// after a daemon under test stopped.
+func (s *Server) WaitAllClosed(ctx context.Context) error {
+	return s.waitFor(ctx, func() bool { return len(s.conns) == 0 })
+}
+
 // WaitLoggedIn blocks until the device has a logged-in connection.
 func (s *Server) WaitLoggedIn(ctx context.Context, jid types.JID) error {
 	return s.waitFor(ctx, func() bool { return s.live[jid] != nil })

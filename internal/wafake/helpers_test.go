@@ -60,7 +60,7 @@ func nextEvent[T any](r *recorder) (T, error) {
 }
 
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -98,7 +98,7 @@ func pairE(t *testing.T, srv *wafake.Server, phone string) (*whatsmeow.Client, *
 	if item.Event != whatsmeow.QRChannelEventCode {
 		return nil, nil, "", nil, fmt.Errorf("first QR item = %+v, want a code", item)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	jid, err := srv.Scan(ctx, item.Code, phone)
 	if err != nil {

@@ -125,3 +125,19 @@ func TestManyDevicesOnOneServer(t *testing.T) {
 		t.Fatalf("%d live logged-in connections, want %d", live, n)
 	}
 }
+
+func TestClientLogoutRemovesDevice(t *testing.T) {
+	t.Parallel()
+	srv := wafake.Start(t, fastOpts)
+	cli, container, _, _ := pair(t, srv, "15550000012")
+	jid := *cli.Store.ID
+	if err := cli.Logout(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.IsRemoved(jid) {
+		t.Fatal("fake did not record the logout")
+	}
+	if dev, err := container.GetDevice(context.Background(), jid); err != nil || dev != nil {
+		t.Fatalf("device still in store after Logout: %v %v", dev, err)
+	}
+}

@@ -146,16 +146,24 @@ func (t *transport) readRaw(ctx context.Context) ([]byte, error) {
 			}
 			t.sawHeader = true
 		}
-		for t.buf.Len() >= 3 {
-			b := t.buf.Bytes()
-			n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
-			if t.buf.Len() < 3+n {
-				break
-			}
-			t.buf.Next(3)
-			t.pending = append(t.pending, append([]byte{}, t.buf.Next(n)...))
-		}
+		t.pending = append(t.pending, splitFrames(&t.buf)...)
 	}
+}
+
+// splitFrames removes every complete 3-byte-length-prefixed frame from buf,
+// leaving a partial one for the next websocket message.
+func splitFrames(buf *bytes.Buffer) [][]byte {
+	var out [][]byte
+	for buf.Len() >= 3 {
+		b := buf.Bytes()
+		n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		if buf.Len() < 3+n {
+			break
+		}
+		buf.Next(3)
+		out = append(out, append([]byte{}, buf.Next(n)...))
+	}
+	return out
 }
 
 func (t *transport) writeRaw(ctx context.Context, data []byte) error {

@@ -91,6 +91,9 @@ func TestQRExpiryDisconnects(t *testing.T) {
 		t.Fatalf("%d QR codes, want 6", len(qr.Codes))
 	}
 	waitEvent[*events.Disconnected](t, rec)
+	if err := srv.WaitAllClosed(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	recs := srv.Connections()
 	if len(recs) != 1 || recs[0].Outcome != "pair timeout" {
 		t.Fatalf("records = %+v, want one connection ended by pair timeout", recs)
@@ -136,4 +139,25 @@ func TestScanUnknownCode(t *testing.T) {
 	if err == nil {
 		t.Fatal("Scan of a code nobody showed succeeded")
 	}
+}
+
+// FuzzScanRejectsMalformedQR feeds arbitrary strings to Scan: it must fail
+// cleanly, never panic, and never pair anything.
+func FuzzScanRejectsMalformedQR(f *testing.F) {
+	srv, err := wafake.New(fastOpts)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = srv.Close() })
+	f.Add("2@abc,AAAA,AAAA,AAAA")
+	f.Add("")
+	f.Add(",,,")
+	f.Add("2@x,bm9pc2U=,aWRlbnRpdHk=,YWR2")
+	f.Fuzz(func(t *testing.T, qr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if jid, err := srv.Scan(ctx, qr, "15550000099"); err == nil {
+			t.Fatalf("Scan(%q) paired %s with no client waiting", qr, jid)
+		}
+	})
 }

@@ -62,7 +62,7 @@ func (e *Embedded) where(sel Selection) (string, []any) {
 	var cl []string
 	var args []any
 	if sel.ThreadID != "" {
-		cl, args = append(cl, "thread_id = ?"), append(args, sel.ThreadID)
+		cl, args = append(cl, "tkey = (SELECT tkey FROM threads WHERE id = ?)"), append(args, sel.ThreadID)
 	} else if sel.AccountID != "" {
 		cl, args = append(cl, "account_id = ?"), append(args, sel.AccountID)
 	}

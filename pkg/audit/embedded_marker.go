@@ -81,7 +81,7 @@ func (e *Embedded) Mark(ctx context.Context, runID string, at time.Time, marks [
 		n := 0
 		err := e.tx(ctx, func(tx *sql.Tx) error {
 			for _, m := range chunk {
-				r, err := tx.ExecContext(ctx, `UPDATE messages SET is_duplicate = 1, duplicate_of = ? WHERE thread_id = ? AND doc_id = ? AND is_duplicate = 0`,
+				r, err := tx.ExecContext(ctx, `UPDATE messages SET is_duplicate = 1, duplicate_of = ? WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) AND doc_id = ? AND is_duplicate = 0`,
 					m.DuplicateOf, m.ThreadID, m.DocID)
 				if err != nil {
 					return err
@@ -125,7 +125,7 @@ func (e *Embedded) RecomputeThread(ctx context.Context, runID, threadID string) 
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT ts_client_ms, body, is_duplicate FROM messages WHERE thread_id = ? ORDER BY ts_client_ms DESC, seq DESC LIMIT 200`, threadID)
+		rows, err := tx.QueryContext(ctx, `SELECT ts_client_ms, body, is_duplicate FROM messages WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) ORDER BY ts_client_ms DESC, seq DESC LIMIT 200`, threadID)
 		if err != nil {
 			return err
 		}
@@ -182,8 +182,8 @@ func (e *Embedded) Undo(ctx context.Context, runID string) (UndoResult, error) {
 	}
 	err = e.tx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET is_duplicate = j.prev_is_duplicate, duplicate_of = j.prev_duplicate_of
-FROM cleanup_marks j
-WHERE j.run_id = ? AND messages.thread_id = j.thread_id AND messages.doc_id = j.doc_id
+FROM cleanup_marks j JOIN threads t ON t.id = j.thread_id
+WHERE j.run_id = ? AND messages.tkey = t.tkey AND messages.doc_id = j.doc_id
   AND messages.is_duplicate = 1 AND messages.duplicate_of = j.duplicate_of`, runID)
 		if err != nil {
 			return err

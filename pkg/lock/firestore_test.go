@@ -54,10 +54,19 @@ func assertNodeFields(t *testing.T, d map[string]any, holder string) {
 }
 
 func TestAcquireRenewRelease(t *testing.T) {
+	t.Run("with data dir", func(t *testing.T) { testAcquireRenewRelease(t, true) })
+	t.Run("without data dir", func(t *testing.T) { testAcquireRenewRelease(t, false) })
+}
+
+func testAcquireRenewRelease(t *testing.T, withDir bool) {
 	t.Parallel()
 	c, _ := emuClient(t)
 	w := newWatcher("a", nil)
-	l := newFS(t, c, "a", w, nil)
+	l := newFS(t, c, "a", w, func(o *FirestoreOptions) {
+		if !withDir {
+			o.DataDir = ""
+		}
+	})
 	stop := runLock(t, l)
 	e := w.waitActive(t, 5*time.Second)
 	if ep, ok := l.Fence(); !ok || ep != e {

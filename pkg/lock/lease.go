@@ -78,10 +78,10 @@ func parseLease(data map[string]any) lease {
 	} else {
 		l.Epoch = e
 	}
-	str := func(f string, dst *string) {
+	str := func(f string, dst *string, emptyOK bool) {
 		switch v := data[f].(type) {
 		case string:
-			if v == "" {
+			if v == "" && !emptyOK {
 				problem(f, "empty")
 				wactl = false
 			}
@@ -91,9 +91,9 @@ func parseLease(data map[string]any) lease {
 			wactl = false
 		}
 	}
-	str(fSession, &l.Holder.Session)
-	str(fHost, &l.Holder.Host)
-	str(fDataDir, &l.Holder.DataDir)
+	str(fSession, &l.Holder.Session, false)
+	str(fHost, &l.Holder.Host, false)
+	str(fDataDir, &l.Holder.DataDir, true) // empty: a holder run without a data dir
 	if pid, err := number(data[fPID]); err != nil || pid <= 0 || pid > math.MaxInt32 {
 		problem(fPID, "want a process id (%v)", errOr(err, "out of range"))
 		wactl = false

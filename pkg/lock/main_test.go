@@ -94,4 +94,3 @@ func childMain(raw string) int {
 func childBase(host, project string) childCfg {
 	return childCfg{EmuHost: host, Project: project, DocPath: DefaultDocPath, Timing: fast}
 }
-

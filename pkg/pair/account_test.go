@@ -140,3 +140,34 @@ func TestPairAccountRefusesOtherPhone(t *testing.T) {
 		t.Fatalf("refused pairing left state: %+v", a)
 	}
 }
+
+func TestPairAccountCancelledLeavesNothingHalfWritten(t *testing.T) {
+	t.Parallel()
+	srv := wafake.Start(t, fastOpts)
+	st := newAccountStore(t, "+40712345678")
+	before, _ := st.Get(accountID)
+	log := newEventLog()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-log.codes
+		cancel()
+	}()
+	res, err := PairAccount(ctx, st, accountID, AccountOptions{
+		Options:   Options{Events: log.emit},
+		NewClient: func(d *store.Device) *whatsmeow.Client { return srv.NewClient(d, nil) },
+	})
+	if !errors.Is(err, ErrCancelled) || res.Outcome != OutcomeCancelled {
+		t.Fatalf("PairAccount = %+v, %v", res, err)
+	}
+	after, err := st.Get(accountID)
+	if err != nil || *after != *before {
+		t.Fatalf("account.json changed: %+v -> %+v (%v)", before, after, err)
+	}
+	inv, err := st.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := inv.Accounts[0]; a.Store != sessions.StoreUnpaired || a.InUse || len(inv.Problems) != 0 {
+		t.Fatalf("after cancel: %+v, problems %+v", a, inv.Problems)
+	}
+}

@@ -14,7 +14,7 @@ import (
 // reads without synchronisation.
 func ReplaceLibsignal(l *slog.Logger) {
 	if l == nil {
-		l = slog.New(discardHandler{})
+		l = slog.New(slog.DiscardHandler)
 	}
 	signallog.Logger = &signalAdapter{l: l.With(slog.String("module", "libsignal"))}
 }

@@ -28,7 +28,7 @@ type Options struct {
 // own loggers, and the result is logged as the "module" attribute.
 func New(l *slog.Logger, module string, opts Options) waLog.Logger {
 	if l == nil {
-		l = slog.New(discardHandler{})
+		l = slog.New(slog.DiscardHandler)
 	}
 	return &adapter{l: l, module: module, opts: opts}
 }
@@ -75,10 +75,3 @@ func isNodeDump(module string) bool {
 	return module == "Send" || module == "Recv" ||
 		strings.HasSuffix(module, "/Send") || strings.HasSuffix(module, "/Recv")
 }
-
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }

@@ -4,7 +4,9 @@ package root
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/wactl/wactl/internal/cmd/accounts"
 	"github.com/wactl/wactl/internal/cmd/configcmd"
+	paircmd "github.com/wactl/wactl/internal/cmd/pair"
 	"github.com/wactl/wactl/internal/cmd/serve"
 	"github.com/wactl/wactl/internal/cmd/version"
 	"github.com/wactl/wactl/internal/cmdutil"
@@ -35,6 +37,8 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(version.New(f))
 	cmd.AddCommand(configcmd.New(f))
 	cmd.AddCommand(serve.New(f))
+	cmd.AddCommand(paircmd.New(f))
+	cmd.AddCommand(accounts.New(f))
 	addExitCodes(cmd)
 	return cmd
 }

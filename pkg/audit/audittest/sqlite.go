@@ -37,11 +37,20 @@ func WriteSQLite(ctx context.Context, path string, msgs []Msg) error {
 		return err
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO messages (thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid,
+	threads := map[string]bool{}
+	for _, m := range msgs {
+		if !threads[m.Thread] {
+			threads[m.Thread] = true
+			if _, err := tx.ExecContext(ctx, `INSERT INTO threads (id, account_id) VALUES (?, ?)`, m.Thread, Account); err != nil {
+				return err
+			}
+		}
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO messages (tkey, thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid,
 	normalized_phone, peer_type, is_group, sender_jid, sender_name, direction, body, wa_message_id, wa_message_id_raw,
 	provider_message_id, client_message_id, status, message_type, media_type, ts_client_ms, source, stable_key_hash,
 	fingerprint_hash, created_at_ms, ingested_at_ms, updated_at_ms)
-	VALUES (?, ?, ?, ?, '', '', '', '', 'user', 0, '', '', ?, ?, ?, '', ?, '', ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`)
+	VALUES ((SELECT tkey FROM threads WHERE id = ?), ?, ?, ?, ?, '', '', '', '', 'user', 0, '', '', ?, ?, ?, '', ?, '', ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -58,7 +67,7 @@ func WriteSQLite(ctx context.Context, path string, msgs []Msg) error {
 		}
 		f := m.Fields
 		ing, _ := f["ingestedAt"].(time.Time)
-		if _, err := ins.ExecContext(ctx, m.Thread, m.ID, str(f, "accountId"), str(f, "clientJid"), str(f, "direction"), str(f, "body"),
+		if _, err := ins.ExecContext(ctx, m.Thread, m.Thread, m.ID, str(f, "accountId"), str(f, "clientJid"), str(f, "direction"), str(f, "body"),
 			str(f, "waMessageId"), str(f, "providerMessageId"), str(f, "status"), str(f, "messageType"), ts.UnixMilli(), str(f, "source"),
 			str(f, "stableKeyHash"), str(f, "fingerprintHash"), ts.UnixMilli(), ing.UnixMilli(), ing.UnixMilli()); err != nil {
 			return fmt.Errorf("insert %s/%s: %w", m.Thread, m.ID, err)

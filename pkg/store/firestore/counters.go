@@ -48,24 +48,38 @@ func (b *counterBook) add(account string, f func(d *counterDelta)) {
 }
 
 func (b *counterBook) countOutcome(account string, o store.Outcome, history bool) {
-	// A new document counts wrote; a repeat (Skipped or Updated) skipped.
-	// History counts in both families.
+	b.add(account, func(d *counterDelta) { d.count(o, history) })
+}
+
+// count: a new document counts wrote; a repeat (Skipped or Updated)
+// skipped. History counts in both families.
+func (d *counterDelta) count(o store.Outcome, history bool) {
+	switch o {
+	case store.Wrote:
+		d.wrote++
+	case store.StrongSkipped:
+		d.strong++
+	default:
+		d.skipped++
+	}
+	if history {
+		if o == store.Wrote {
+			d.hWrote++
+		} else {
+			d.hSkipped++
+		}
+	}
+}
+
+// merge adds a call's tally, applied only once the whole call succeeded:
+// a failed call is retried with its write tokens and counted then.
+func (b *counterBook) merge(account string, t *counterDelta) {
 	b.add(account, func(d *counterDelta) {
-		switch o {
-		case store.Wrote:
-			d.wrote++
-		case store.StrongSkipped:
-			d.strong++
-		default:
-			d.skipped++
-		}
-		if history {
-			if o == store.Wrote {
-				d.hWrote++
-			} else {
-				d.hSkipped++
-			}
-		}
+		d.wrote += t.wrote
+		d.skipped += t.skipped
+		d.strong += t.strong
+		d.hWrote += t.hWrote
+		d.hSkipped += t.hSkipped
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -56,6 +57,7 @@ type Store struct {
 	now       func() time.Time
 
 	counters *counterBook
+	blindOK  atomic.Bool // the last batch was all new: write the next one blind
 
 	healthMu  sync.Mutex
 	lastError string
@@ -92,6 +94,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.now = time.Now
 	}
 	s.counters = newCounterBook(s)
+	s.blindOK.Store(true)
 	every := o.CounterFlushInterval
 	if every <= 0 {
 		every = 2 * time.Second

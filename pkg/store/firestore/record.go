@@ -5,8 +5,10 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -17,7 +19,7 @@ import (
 // chunkSize bounds one commit: a message costs at most a mapping, a message
 // document and a thread summary, so 160 messages stay under Firestore's
 // 500-write limit.
-const chunkSize = 160
+const chunkSize = 25
 
 type item struct {
 	m  store.Message
@@ -58,18 +60,18 @@ func (s *Store) RecordMessage(ctx context.Context, m store.Message) (store.Outco
 }
 
 // RecordMessages stores live messages in as few commits as possible, with
-// the same rules and counters as RecordMessage. The journal ships with it.
-// Messages are validated first; a malformed one fails the whole call with a
-// PermanentError and nothing is written. On another error the outcomes of
-// the messages committed so far (a prefix of msgs) are returned with it.
+// the same rules and counters as RecordMessage. Messages are validated
+// first; a malformed one fails the whole call with a PermanentError and
+// nothing is written. A call that fails midway counts nothing: retried with
+// the same write tokens (RecordMessagesTokens), it reports and counts what
+// its first attempt did.
 func (s *Store) RecordMessages(ctx context.Context, msgs []store.Message) ([]store.Outcome, error) {
 	return s.RecordMessagesTokens(ctx, msgs, nil)
 }
 
 // RecordMessagesTokens is RecordMessages with caller-chosen write tokens
-// (tokens[i] for msgs[i]; empty or missing ones are generated). A caller
-// that retries the same entry with the same token (the journal) gets the
-// outcome of a first attempt whose answer was lost, not "skipped".
+// (tokens[i] for msgs[i]; empty or missing ones are generated). The journal
+// passes one token per entry, stable across restarts.
 func (s *Store) RecordMessagesTokens(ctx context.Context, msgs []store.Message, tokens []string) ([]store.Outcome, error) {
 	items := make([]*item, len(msgs))
 	now := s.now()
@@ -79,28 +81,45 @@ func (s *Store) RecordMessagesTokens(ctx context.Context, msgs []store.Message, 
 		}
 		items[i] = &item{m: msgs[i], ts: msgTime(&msgs[i], now), token: tokenAt(tokens, i)}
 	}
-	out := make([]store.Outcome, len(items))
 	for start := 0; start < len(items); start += chunkSize {
-		chunk := items[start:min(start+chunkSize, len(items))]
-		if err := s.record(ctx, chunk); err != nil {
+		if err := s.record(ctx, items[start:min(start+chunkSize, len(items))]); err != nil {
 			s.noteErr(err)
-			// The chunks before this one are committed and counted:
-			// say so, so that a retrying caller sends only the rest.
-			return out[:start], err
+			return nil, err
 		}
-		for i, it := range chunk {
-			out[start+i] = it.outcome
-			s.counters.countOutcome(it.m.AccountID, it.outcome, false)
+	}
+	out := make([]store.Outcome, len(items))
+	tally := map[string]*counterDelta{}
+	for i, it := range items {
+		out[i] = it.outcome
+		d := tally[it.m.AccountID]
+		if d == nil {
+			d = &counterDelta{}
+			tally[it.m.AccountID] = d
 		}
+		d.count(it.outcome, false)
+	}
+	for acc, d := range tally {
+		s.counters.merge(acc, d)
 	}
 	return out, nil
 }
 
 // RecordHistory stores a history-sync batch; see store.Store. Malformed
-// messages are counted in Errors and the rest is still written. On error,
-// the result counts the messages committed so far, a prefix of msgs.
+// messages are counted in Errors and the rest is still written. A failed
+// call counts nothing (see RecordMessages).
 func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []store.Message) (store.HistoryResult, error) {
 	return s.RecordHistoryTokens(ctx, accountID, msgs, nil)
+}
+
+// historyLanes is how many chunks of one sync are written at once. Each
+// lane owns a disjoint set of threads, so lanes never contend for a thread
+// summary.
+const historyLanes = 8
+
+func laneOf(threadID string, lanes int) int {
+	h := fnv.New32a()
+	h.Write([]byte(threadID))
+	return int(h.Sum32() % uint32(lanes))
 }
 
 // RecordHistoryTokens is RecordHistory with write tokens, as
@@ -108,35 +127,12 @@ func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []stor
 func (s *Store) RecordHistoryTokens(ctx context.Context, accountID string, msgs []store.Message, tokens []string) (store.HistoryResult, error) {
 	res := store.HistoryResult{Total: len(msgs)}
 	now := s.now()
-	items := make([]*item, 0, min(len(msgs), chunkSize))
-	flush := func() error {
-		if len(items) == 0 {
-			return nil
-		}
-		if err := s.record(ctx, items); err != nil {
-			return err
-		}
-		for _, it := range items {
-			s.counters.countOutcome(accountID, it.outcome, true)
-			switch it.outcome {
-			case store.Wrote, store.Updated:
-				res.Saved++
-			default:
-				res.Skipped++
-			}
-		}
-		items = items[:0]
-		return nil
+	nLanes := 1
+	if len(msgs) > chunkSize {
+		nLanes = historyLanes
 	}
-	// Chunks made of one or two threads each write each thread summary
-	// once per chunk instead of once per chunk per thread: a history sync
-	// spread over many chats costs little more than its message writes.
-	order := make([]int, len(msgs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return msgs[order[a]].ThreadID < msgs[order[b]].ThreadID })
-	for _, i := range order {
+	lanes := make([][]int32, nLanes)
+	for i := range msgs {
 		m := msgs[i]
 		if m.AccountID == "" {
 			m.AccountID = accountID
@@ -145,22 +141,77 @@ func (s *Store) RecordHistoryTokens(ctx context.Context, accountID string, msgs 
 			res.Errors++
 			continue
 		}
-		items = append(items, &item{m: m, ts: msgTime(&m, now), token: tokenAt(tokens, i)})
-		if len(items) == chunkSize {
-			if err := flush(); err != nil {
-				s.noteErr(err)
-				return res, err
-			}
+		l := laneOf(m.ThreadID, nLanes)
+		lanes[l] = append(lanes[l], int32(i))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		tally    counterDelta
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
 		}
+		// Chunks of one or two threads write each thread summary once
+		// per chunk, not once per chunk per thread.
+		sort.SliceStable(lane, func(a, b int) bool { return msgs[lane[a]].ThreadID < msgs[lane[b]].ThreadID })
+		wg.Go(func() {
+			var local counterDelta
+			items := make([]*item, 0, chunkSize)
+			flush := func() error {
+				if len(items) == 0 {
+					return nil
+				}
+				if err := s.record(ctx, items); err != nil {
+					return err
+				}
+				for _, it := range items {
+					local.count(it.outcome, true)
+				}
+				items = items[:0]
+				return nil
+			}
+			for k, i := range lane {
+				m := msgs[i]
+				m.AccountID = accountID
+				items = append(items, &item{m: m, ts: msgTime(&m, now), token: tokenAt(tokens, int(i))})
+				if len(items) == chunkSize || k == len(lane)-1 {
+					if err := flush(); err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						cancel()
+						return
+					}
+				}
+			}
+			mu.Lock()
+			tally.wrote += local.wrote
+			tally.skipped += local.skipped
+			tally.strong += local.strong
+			tally.hWrote += local.hWrote
+			tally.hSkipped += local.hSkipped
+			mu.Unlock()
+		})
 	}
-	if err := flush(); err != nil {
-		s.noteErr(err)
-		return res, err
+	wg.Wait()
+	if firstErr != nil {
+		s.noteErr(firstErr)
+		return store.HistoryResult{Total: len(msgs)}, firstErr
 	}
+	s.counters.merge(accountID, &tally)
+	res.Saved = int(tally.hWrote)
+	res.Skipped = int(tally.hSkipped)
 	s.counters.add(accountID, func(d *counterDelta) {
 		d.hLastRunAt, d.hLastBatch, d.hasBatch = s.now(), len(msgs), true
 	})
-	s.noteHistoryOnAccount(ctx, accountID, res)
+	s.noteHistoryOnAccount(context.WithoutCancel(ctx), accountID, res)
 	return res, nil
 }
 
@@ -185,10 +236,24 @@ func (s *Store) noteHistoryOnAccount(ctx context.Context, accountID string, res 
 // so that a busy thread cannot starve a large batch.
 func (s *Store) record(ctx context.Context, items []*item) error {
 	backoff := 5 * time.Millisecond
+	// A chunk of a fresh sync is written blind (only thread summaries are
+	// read): Create preconditions still refuse any existing mapping or
+	// document, and a refusal falls back to reading everything.
+	blind := len(items) > 1 && !s.strong && s.blindOK.Load()
 	for attempt := 0; ; attempt++ {
-		err := s.tryRecord(ctx, items)
+		err := s.tryRecord(ctx, items, blind && attempt == 0)
 		if err == nil {
+			if len(items) > 1 {
+				all := true
+				for _, it := range items {
+					all = all && it.outcome == store.Wrote
+				}
+				s.blindOK.Store(all)
+			}
 			return nil
+		}
+		if blind && attempt == 0 {
+			s.blindOK.Store(false)
 		}
 		if !isConflict(err) {
 			return fmt.Errorf("firestore: record messages: %w", err)
@@ -221,7 +286,7 @@ type threadPlan struct {
 
 // tryRecord reads everything the decision needs in one round trip and
 // commits one batch whose preconditions fail if anyone else got there first.
-func (s *Store) tryRecord(ctx context.Context, items []*item) error {
+func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error {
 	refs := make([]*firestore.DocumentRef, 0, 3*len(items))
 	index := map[string]int{}
 	want := func(r *firestore.DocumentRef) {
@@ -231,17 +296,26 @@ func (s *Store) tryRecord(ctx context.Context, items []*item) error {
 		}
 	}
 	for _, it := range items {
-		if it.m.WAMessageID != "" {
+		if !blind && it.m.WAMessageID != "" {
 			want(s.mappingRef(it.m.AccountID, it.m.WAMessageID))
 		}
-		want(s.messageRef(it.m.ThreadID, it.m.DocID))
+		if !blind {
+			want(s.messageRef(it.m.ThreadID, it.m.DocID))
+		}
 		want(s.threadRef(it.m.ThreadID))
 	}
 	snaps, err := s.c.GetAll(ctx, refs)
 	if err != nil {
 		return err
 	}
-	snapOf := func(r *firestore.DocumentRef) *firestore.DocumentSnapshot { return snaps[index[r.Path]] }
+	absent := &firestore.DocumentSnapshot{}
+	snapOf := func(r *firestore.DocumentRef) *firestore.DocumentSnapshot {
+		i, ok := index[r.Path]
+		if !ok {
+			return absent // blind: assumed absent, enforced by Create
+		}
+		return snaps[i]
+	}
 
 	b := s.c.Batch()
 	writes := 0
@@ -261,7 +335,11 @@ func (s *Store) tryRecord(ctx context.Context, items []*item) error {
 				if getStr(ms.Data(), "writeId") != it.token {
 					it.outcome = store.Skipped
 				} else if !it.planned {
-					it.outcome = store.Wrote // an earlier call with this token landed
+					// An earlier call with this token landed.
+					it.outcome = store.Wrote
+					if getStr(ms.Data(), "docId") != m.DocID {
+						it.outcome = store.StrongSkipped
+					}
 				}
 				continue
 			}

@@ -167,12 +167,7 @@ func (j *Store) shipMessages(ctx context.Context, run []entry) error {
 		}
 	}
 	if len(live) > 0 {
-		var done int
-		err := j.call(ctx, func(ctx context.Context) error {
-			var err error
-			done, err = j.recordLive(ctx, live, liveSeqs)
-			return err
-		})
+		err := j.call(ctx, func(ctx context.Context) error { return j.recordLive(ctx, live, liveSeqs) })
 		if isPermanent(err) && len(live) > 1 {
 			for i, m := range live {
 				err := j.call(ctx, func(ctx context.Context) error { _, err := j.recordOne(ctx, liveSeqs[i], m); return err })
@@ -180,54 +175,39 @@ func (j *Store) shipMessages(ctx context.Context, run []entry) error {
 					return err
 				}
 			}
-		} else {
-			// What the backend committed before failing is kept.
-			if merr := j.mark(ctx, liveSeqs[:done], stateShipped, ""); merr != nil {
-				return merr
-			}
-			if err := j.settle(ctx, liveSeqs[done:], err); err != nil {
-				return err
-			}
+		} else if err := j.settle(ctx, liveSeqs, err); err != nil {
+			return err
 		}
 	}
 	for account, msgs := range hist {
 		seqs := histSeqs[account]
-		var r store.HistoryResult
 		err := j.call(ctx, func(ctx context.Context) error {
-			var err error
-			r, err = j.recordHistory(ctx, account, msgs, j.tokens(0, seqs))
+			_, err := j.recordHistory(ctx, account, msgs, j.tokens(0, seqs))
 			return err
 		})
-		done := min(r.Saved+r.Skipped+r.Errors, len(seqs))
-		if err != nil {
-			done = min(r.Saved+r.Skipped, len(seqs))
-		}
-		if merr := j.mark(ctx, seqs[:done], stateShipped, ""); merr != nil {
-			return merr
-		}
 		if err != nil {
 			return err // RecordHistory counts bad messages instead of failing
 		}
-		if err := j.mark(ctx, seqs[done:], stateShipped, ""); err != nil {
+		if err := j.mark(ctx, seqs, stateShipped, ""); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// recordLive ships live messages and returns how many (a prefix) the
-// backend committed, also when it fails midway.
-func (j *Store) recordLive(ctx context.Context, live []store.Message, seqs []int64) (int, error) {
+// recordLive ships live messages; a failed call is retried whole, with the
+// same tokens, so that nothing is counted twice.
+func (j *Store) recordLive(ctx context.Context, live []store.Message, seqs []int64) error {
 	if tr, ok := j.backend.(tokenRecorder); ok {
-		out, err := tr.RecordMessagesTokens(ctx, live, j.tokens(0, seqs))
-		return len(out), err
+		_, err := tr.RecordMessagesTokens(ctx, live, j.tokens(0, seqs))
+		return err
 	}
-	for i, m := range live {
+	for _, m := range live {
 		if _, err := j.backend.RecordMessage(ctx, m); err != nil {
-			return i, err
+			return err
 		}
 	}
-	return len(live), nil
+	return nil
 }
 
 // settle marks entries after a backend answer and returns the error that

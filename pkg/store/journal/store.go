@@ -337,10 +337,6 @@ func (j *Store) recordHistoryChunk(ctx context.Context, accountID string, msgs [
 			tokens[i] = j.token(lo + int64(i))
 		}
 		r, err = j.recordHistory(ctx, accountID, msgs, tokens)
-		if n := r.Saved + r.Skipped; err != nil && n > 0 {
-			// Keep what was committed, so it is not shipped and counted again.
-			_ = j.markRange(context.WithoutCancel(ctx), lo, lo+int64(n)-1, stateShipped, "")
-		}
 		return err
 	})
 	if err != nil || !shipped {

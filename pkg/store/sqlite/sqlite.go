@@ -33,7 +33,12 @@ type Options struct {
 	Dir  string
 	Path string
 	// StrongDedupe also skips a message whose fingerprint matches another
-	// message of the same thread (see package store).
+	// message of the same thread. Off by default, as in the old system:
+	// the fingerprint cannot tell two genuinely identical messages apart
+	// ("ok" sent twice in the same millisecond by a bridge or a bot), and
+	// its stored hash is only 32 bits, so it can drop a real message; the
+	// WhatsApp-id identity alone already removes every redelivery. It is
+	// for sources known to re-send under new ids.
 	StrongDedupe bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -58,6 +63,9 @@ type Store struct {
 	done   chan struct{}
 	closed sync.Once
 	cerr   error
+
+	closing  sync.RWMutex
+	isClosed bool
 
 	mu      sync.Mutex
 	lastErr string
@@ -144,6 +152,9 @@ func (s *Store) Path() string { return s.path }
 // It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closed.Do(func() {
+		s.closing.Lock()
+		s.isClosed = true
+		s.closing.Unlock()
 		close(s.stop)
 		<-s.done
 		s.cerr = errors.Join(s.rdb.Close(), s.wdb.Close())

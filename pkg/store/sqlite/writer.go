@@ -23,18 +23,20 @@ type op struct {
 // write runs fn in the writer and waits until it is committed.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case <-s.stop:
+	// The read lock orders every enqueue before Close's shutdown, so the
+	// writer's final drain sees every queued write: none is left waiting.
+	s.closing.RLock()
+	if s.isClosed {
+		s.closing.RUnlock()
 		return ErrClosed
-	default:
 	}
 	select {
 	case s.ops <- o:
-	case <-s.stop:
-		return ErrClosed
 	case <-ctx.Done():
+		s.closing.RUnlock()
 		return ctx.Err()
 	}
+	s.closing.RUnlock()
 	// Once queued the write completes or fails on its own: waiting for it
 	// even if ctx ends keeps "nil error means durable" honest both ways.
 	return <-o.done

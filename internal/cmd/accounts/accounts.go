@@ -1,0 +1,213 @@
+// Package accounts implements `wactl accounts list` and `wactl accounts remove`.
+package accounts
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/iostreams"
+	"github.com/wactl/wactl/internal/wiring"
+	"github.com/wactl/wactl/pkg/config"
+	"github.com/wactl/wactl/pkg/daemon"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "accounts", Short: "List or remove the accounts in the sessions directory"}
+	cmd.AddCommand(newList(f), newRemove(f))
+	return cmd
+}
+
+// ListOptions of `wactl accounts list`.
+type ListOptions struct {
+	IO   *iostreams.IOStreams
+	Load func() (*config.Loaded, error)
+	JSON bool
+}
+
+func newList(f *cmdutil.Factory) *cobra.Command {
+	o := &ListOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts: pairing state, and connection state when a daemon runs",
+		Long: `List the accounts of the sessions directory with their pairing state
+(paired, unpaired, corrupt…) and, when a wactl daemon runs on this data
+dir, their connection state. A table on a terminal, JSON otherwise.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Load = func() (*config.Loaded, error) { return f.Config(cmd) }
+			return RunList(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON (the default when stdout is not a terminal)")
+	return cmd
+}
+
+// Row is one account in the listing.
+type Row struct {
+	ID        string `json:"accountId"`
+	Name      string `json:"name"`
+	Phone     string `json:"phone"`
+	Session   string `json:"session"` // paired | unpaired | missing | corrupt | unreadable
+	DeviceJID string `json:"deviceJid,omitempty"`
+	InUseBy   string `json:"inUseBy,omitempty"`
+	State     string `json:"state,omitempty"` // from the running daemon
+	Legacy    bool   `json:"legacyBaileys,omitempty"`
+}
+
+// RunList prints the accounts.
+func RunList(ctx context.Context, o *ListOptions) error {
+	l, err := o.Load()
+	if err != nil {
+		return err
+	}
+	sess, err := wiring.Sessions(&l.Config, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	list, err := sess.List(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]string{}
+	if admin, err := daemon.DialAdmin(l.Config.DataDir); err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if st, err := admin.Status(sctx); err == nil {
+			for _, a := range st.Accounts {
+				live[a.ID] = a.State
+			}
+		}
+		cancel()
+	}
+	rows := make([]Row, 0, len(list))
+	for _, a := range list {
+		r := Row{ID: a.ID, Session: string(a.Store), DeviceJID: a.DeviceJID, State: live[a.ID], Legacy: a.Legacy}
+		if a.Account != nil {
+			r.Name, r.Phone = a.Account.Name, a.Account.Phone
+		}
+		if a.Holder != nil {
+			r.InUseBy = fmt.Sprintf("PID %d (%s)", a.Holder.PID, a.Holder.Instance)
+		}
+		rows = append(rows, r)
+	}
+	if o.JSON || !o.IO.IsStdoutTTY() {
+		return cmdutil.WriteJSON(o.IO.Out, map[string]any{"accounts": rows, "count": len(rows)})
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "no accounts yet: pair one with 'wactl pair --phone +NUMBER'")
+		return nil
+	}
+	st := o.IO.StyleOut()
+	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, st.Bold("ACCOUNT")+"\t"+st.Bold("NAME")+"\t"+st.Bold("PHONE")+"\t"+st.Bold("SESSION")+"\t"+st.Bold("STATE")+"\t"+st.Bold("IN USE BY"))
+	for _, r := range rows {
+		session := r.Session
+		switch r.Session {
+		case "paired":
+			session = st.Green(session)
+		case "corrupt", "unreadable":
+			session = st.Red(session)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Name), dash(daemon.MaskPhone(r.Phone)), session, dash(r.State), dash(r.InUseBy))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// RemoveOptions of `wactl accounts remove`.
+type RemoveOptions struct {
+	IO    *iostreams.IOStreams
+	Load  func() (*config.Loaded, error)
+	ID    string
+	Purge bool
+	Yes   bool
+	JSON  bool
+}
+
+func newRemove(f *cmdutil.Factory) *cobra.Command {
+	o := &RemoveOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "remove ACCOUNT_ID",
+		Short: "Take an account out of service (its session is kept under removed/)",
+		Long: `Take an account out of service. Its directory moves, whole, to
+<sessions>/removed/<time>-<id>/ so it can be put back by moving it again;
+with --purge it is deleted for good. A running daemon that holds the
+account must let it go first (the command refuses and names the process).
+
+Asks for confirmation on a terminal; give --yes in scripts.`,
+		Args: cmdutil.ExactArgs(1, "the account id (see 'wactl accounts list')"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.ID = args[0]
+			o.Load = func() (*config.Loaded, error) { return f.Config(cmd) }
+			return RunRemove(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Purge, "purge", false, "delete the session for good instead of keeping it under removed/")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// RunRemove removes one account.
+func RunRemove(ctx context.Context, o *RemoveOptions) error {
+	if err := sessions.ValidAccountID(o.ID); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	l, err := o.Load()
+	if err != nil {
+		return err
+	}
+	sess, err := wiring.Sessions(&l.Config, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if _, err := sess.Get(o.ID); errors.Is(err, sessions.ErrNoAccount) {
+		return fmt.Errorf("no account %s in %s ('wactl accounts list' shows them)", o.ID, sess.Root())
+	}
+	if !o.Yes {
+		if !o.IO.CanPrompt() {
+			return cmdutil.FlagErrorf("removing an account needs confirmation: add --yes when not on a terminal")
+		}
+		what := "move its session to removed/"
+		if o.Purge {
+			what = "DELETE its session for good"
+		}
+		fmt.Fprintf(o.IO.ErrOut, "Take %s out of service and %s? [y/N] ", o.ID, what)
+		line, err := bufio.NewReader(o.IO.In).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: errors.New("not confirmed; nothing changed")}
+		}
+	}
+	dest, err := sess.Remove(o.ID, sessions.RemoveOptions{Purge: o.Purge})
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return cmdutil.WriteJSON(o.IO.Out, map[string]any{"accountId": o.ID, "purged": o.Purge, "movedTo": dest})
+	}
+	if o.Purge {
+		fmt.Fprintf(o.IO.Out, "%s removed %s (session deleted)\n", o.IO.StyleOut().OK(), o.ID)
+	} else {
+		fmt.Fprintf(o.IO.Out, "%s removed %s; session kept in %s\n", o.IO.StyleOut().OK(), o.ID, dest)
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package pair_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/wactl/wactl/internal/cmd"
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/pkg/dedupe"
+	"github.com/wactl/wactl/pkg/pair/pairtest"
+	"github.com/wactl/wactl/pkg/sessions"
+	"github.com/wactl/wactl/pkg/wmlog"
+)
+
+// TestMain makes the test binary `wactl` in child processes (WACTL_TEST_MAIN=1),
+// with the fake WhatsApp server's address taken from the environment.
+func TestMain(m *testing.M) {
+	wmlog.ReplaceLibsignal(nil)
+	if os.Getenv("WACTL_TEST_MAIN") == "1" {
+		os.Exit(cmd.MainWith(func(f *cmdutil.Factory) {
+			f.ConfigureWAClient = func(c *whatsmeow.Client) {
+				if _, err := wafake.ConfigureClientFromEnv(c); err != nil {
+					panic(err)
+				}
+			}
+		}))
+	}
+	os.Exit(m.Run())
+}
+
+// tmuxSession runs wactl in a real terminal (tmux) and reads its screen.
+type tmuxSession struct {
+	t    *testing.T
+	name string
+	sock string
+}
+
+func needTmux(t *testing.T) string {
+	path, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is missing: install the tmux package")
+		}
+		t.Skip("SKIPPED LOUDLY: tmux not installed")
+	}
+	return path
+}
+
+func startTmux(t *testing.T, env []string, args ...string) *tmuxSession {
+	needTmux(t)
+	s := &tmuxSession{t: t, name: "wactl", sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	var line strings.Builder
+	line.WriteString("env")
+	for _, e := range env {
+		line.WriteString(" '" + e + "'")
+	}
+	line.WriteString(" " + os.Args[0])
+	for _, a := range args {
+		line.WriteString(" '" + a + "'")
+	}
+	// Keep the pane after exit so the outcome and exit code can be read.
+	line.WriteString("; echo EXIT=$?; sleep 120")
+	c := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", s.name, "-x", "140", "-y", "70", line.String())
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) screen() string {
+	out, err := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-t", s.name).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) keys(k ...string) {
+	args := append([]string{"-S", s.sock, "send-keys", "-t", s.name}, k...)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v %s", err, out)
+	}
+}
+
+func (s *tmuxSession) waitFor(what string, d time.Duration, cond func(string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		scr := s.screen()
+		if cond(scr) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s; screen:\n%s", what, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readQR waits until a QR code on the screen decodes, and returns it.
+func (s *tmuxSession) readQR() string {
+	s.t.Helper()
+	var code string
+	s.waitFor("a scannable QR code", 20*time.Second, func(scr string) bool {
+		mods, err := pairtest.ParseHalfBlocks(scr, false)
+		if err != nil {
+			return false
+		}
+		code, err = pairtest.Decode(mods)
+		return err == nil
+	})
+	return code
+}
+
+func childEnv(srv *wafake.Server, dataDir string) []string {
+	return append([]string{"WACTL_TEST_MAIN=1", "STATE_DIRECTORY=" + dataDir, "TERM=xterm-256color", "HOME=" + dataDir}, srv.Env()...)
+}
+
+// TestPairInTerminal is the operator's experience: `wactl pair` draws the
+// QR code in a real terminal, the phone scans what is on the screen, the
+// terminal says "Paired", and a new process restores the session without
+// a QR.
+func TestPairInTerminal(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	phone := "40744000001"
+	s := startTmux(t, childEnv(srv, dataDir), "pair", "--phone", "+"+phone, "--name", "Front desk")
+	code := s.readQR()
+	if !strings.HasPrefix(code, "2@") {
+		t.Fatalf("decoded %q, not a WhatsApp pairing code", code)
+	}
+	ctx := context.Background()
+	if _, err := srv.Scan(ctx, code, phone); err != nil {
+		t.Fatalf("the phone could not use the code read off the screen: %v", err)
+	}
+	scr := s.waitFor("paired outcome", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "EXIT=") })
+	if !strings.Contains(scr, "Paired as +"+phone) || !strings.Contains(scr, "EXIT=0") {
+		t.Fatalf("screen:\n%s", scr)
+	}
+
+	// A new process (this one) restores the session from disk: no QR.
+	sess, err := sessions.Open(filepath.Join(dataDir, "sessions"), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := dedupe.AccountID("prod", phone, "40")
+	dev, err := sess.OpenDevice(ctx, id, sessions.DeviceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	cli := srv.NewClient(dev.Store, nil)
+	got := make(chan struct{}, 1)
+	cli.AddEventHandler(func(e any) {
+		switch e.(type) {
+		case *events.Connected:
+			got <- struct{}{}
+		case *events.QR:
+			t.Error("restored session asked for a QR")
+		}
+	})
+	if err := cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Disconnect()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("restored session did not connect")
+	}
+}
+
+// TestPairInTerminalCtrlC: Ctrl-C midway exits 130 and leaves no account.
+func TestPairInTerminalCtrlC(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	s := startTmux(t, childEnv(srv, dataDir), "pair", "--phone", "+40744000002")
+	s.readQR()
+	s.keys("C-c")
+	scr := s.waitFor("exit", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "EXIT=") })
+	if !strings.Contains(scr, "EXIT=130") {
+		t.Fatalf("screen:\n%s", scr)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dataDir, "sessions"))
+	for _, e := range entries {
+		if e.Name() != "removed" {
+			t.Fatalf("left behind after Ctrl-C: %s", e.Name())
+		}
+	}
+}
+
+// TestPairRefusesTooNarrowTerminal: a QR code wider than the terminal is
+// not drawn; the operator is told how wide the terminal must be.
+func TestPairRefusesTooNarrowTerminal(t *testing.T) {
+	needTmux(t)
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	s := &tmuxSession{t: t, name: "narrow", sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	env := strings.Join(childEnv(srv, dataDir), " ")
+	c := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", s.name, "-x", "40", "-y", "30",
+		fmt.Sprintf("env %s %s pair --phone +40744000003; sleep 60", env, os.Args[0]))
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	s.waitFor("too-wide message", 20*time.Second, func(scr string) bool {
+		return strings.Contains(strings.ReplaceAll(scr, "\n", ""), "columns")
+	})
+	if _, err := pairtest.ParseHalfBlocks(s.screen(), false); err == nil {
+		t.Fatal("a QR code was drawn in a 40-column terminal")
+	}
+}

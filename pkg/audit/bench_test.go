@@ -1,0 +1,94 @@
+package audit_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wactl/wactl/pkg/audit"
+	"github.com/wactl/wactl/pkg/audit/audittest"
+)
+
+// peakRSS resets the kernel's high-water mark of this process's resident
+// set, and returns a function reading it (VmHWM) in MB.
+func peakRSS(b *testing.B) func() float64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("cannot reset peak RSS: %v", err)
+	}
+	return func() float64 {
+		f, err := os.Open("/proc/self/status")
+		if err != nil {
+			return 0
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return float64(kb) / 1024
+			}
+		}
+		return 0
+	}
+}
+
+// BenchmarkEmbeddedAudit1M audits 1,000,000 messages in 1,000 threads, 10%
+// of them duplicates, of an embedded store (target: ≤ 3 s, ≤ 150 MB RSS).
+func BenchmarkEmbeddedAudit1M(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "wactl.db")
+	if err := audittest.CreateSQLite(ctx, path); err != nil {
+		b.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := now.Add(-24 * time.Hour).UnixMilli()
+	for _, q := range []string{
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000)
+		 INSERT INTO threads (id, account_id) SELECT 'account_prod_x__' || i || '@s.whatsapp.net', 'account_prod_x' FROM n`,
+		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 999999)
+		 INSERT INTO messages (tkey, thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid, normalized_phone,
+		   peer_type, is_group, sender_jid, sender_name, direction, body, wa_message_id, wa_message_id_raw, provider_message_id,
+		   client_message_id, status, message_type, media_type, ts_client_ms, source, stable_key_hash, fingerprint_hash,
+		   created_at_ms, ingested_at_ms, updated_at_ms)
+		 SELECT i % 1000 + 1, 'account_prod_x__' || (i % 1000 + 1) || '@s.whatsapp.net', printf('%024x', i), 'account_prod_x', '', '', '', '', '',
+		   'user', 0, '', '', 'inbound', 'message body ' || i, printf('3EB0%016X', i), '', printf('3EB0%016X', i), '', 'delivered', 'text', '',
+		   ` + strconv.FormatInt(base, 10) + ` + (i % 900000) * 50, 'realtime', printf('%08x', i % 900000), printf('%08x', i), 0, 0, 0 FROM n`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db.Close()
+	e, err := audit.OpenEmbedded(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	sel := audit.Selection{Window: 48 * time.Hour, Limit: 1_000_000, Key: audit.KeyAuto, Now: now}
+	rss := peakRSS(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := audit.Run(ctx, e, audit.Options{Selection: sel})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.TotalDocs != 1_000_000 || r.DuplicatesCount != 100_000 {
+			b.Fatalf("totalDocs=%d duplicatesCount=%d", r.TotalDocs, r.DuplicatesCount)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(rss(), "peakRSS-MB")
+}
