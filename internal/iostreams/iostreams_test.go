@@ -47,3 +47,31 @@ func TestCanPromptNeedsStdinAndStderr(t *testing.T) {
 		t.Fatal("stdout piped must not prevent prompting on stderr")
 	}
 }
+
+func TestTableAlignsStyledCells(t *testing.T) {
+	s, _, out, _ := Test()
+	s.SetTTY(false, true, false)
+	st := s.StyleOut()
+	if err := st.Table(out, []string{"A", "BB"}, [][]string{{st.Green("x"), "1"}, {"long", "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	col := func(l string) int { return strings.LastIndex(stripANSI(l), " ") + 1 }
+	if col(lines[1]) != col(lines[2]) || col(lines[0]) != col(lines[2]) {
+		t.Fatalf("misaligned:\n%s", stripANSI(out.String()))
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

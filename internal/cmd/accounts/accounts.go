@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,8 +107,7 @@ func RunList(ctx context.Context, o *ListOptions) error {
 		return nil
 	}
 	st := o.IO.StyleOut()
-	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, st.Bold("ACCOUNT")+"\t"+st.Bold("NAME")+"\t"+st.Bold("PHONE")+"\t"+st.Bold("SESSION")+"\t"+st.Bold("STATE")+"\t"+st.Bold("IN USE BY"))
+	var table [][]string
 	for _, r := range rows {
 		session := r.Session
 		switch r.Session {
@@ -118,9 +116,9 @@ func RunList(ctx context.Context, o *ListOptions) error {
 		case "corrupt", "unreadable":
 			session = st.Red(session)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Name), dash(daemon.MaskPhone(r.Phone)), session, dash(r.State), dash(r.InUseBy))
+		table = append(table, []string{r.ID, dash(r.Name), dash(daemon.MaskPhone(r.Phone)), session, dash(r.State), dash(r.InUseBy)})
 	}
-	return tw.Flush()
+	return st.Table(o.IO.Out, []string{"ACCOUNT", "NAME", "PHONE", "SESSION", "STATE", "IN USE BY"}, table)
 }
 
 func dash(s string) string {

@@ -4,7 +4,6 @@ package configcmd
 import (
 	"errors"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -90,16 +89,15 @@ func RunShow(o *Options) error {
 			file = "(none)"
 		}
 		fmt.Fprintf(o.IO.ErrOut, "config file: %s\n", file)
-		tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, st.Bold("KEY")+"\t"+st.Bold("VALUE")+"\t"+st.Bold("SOURCE"))
+		var rows [][]string
 		for _, e := range l.Entries() {
 			src := string(e.Source)
 			if e.Detail != "" {
 				src += " (" + e.Detail + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Key, showValue(e.Value), st.Dim(src))
+			rows = append(rows, []string{e.Key, showValue(e.Value), st.Dim(src)})
 		}
-		if err := tw.Flush(); err != nil {
+		if err := st.Table(o.IO.Out, []string{"KEY", "VALUE", "SOURCE"}, rows); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ import (
 // chunkSize bounds one commit: a message costs at most a mapping, a message
 // document and a thread summary, so 160 messages stay under Firestore's
 // 500-write limit.
-const chunkSize = 25
+const chunkSize = 100
 
 type item struct {
 	m  store.Message
@@ -114,7 +114,7 @@ func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []stor
 // historyLanes is how many chunks of one sync are written at once. Each
 // lane owns a disjoint set of threads, so lanes never contend for a thread
 // summary.
-const historyLanes = 8
+const historyLanes = 4
 
 func laneOf(threadID string, lanes int) int {
 	h := fnv.New32a()
