@@ -25,6 +25,9 @@ import (
 type Embedded struct {
 	db   *sql.DB
 	path string
+	// count of the selection last counted, so Estimate and Scan count once.
+	countSel Selection
+	count    int
 }
 
 // OpenEmbedded opens the store's database at path. It does not create or
@@ -77,14 +80,28 @@ func (e *Embedded) where(sel Selection) (string, []any) {
 
 // Estimate is the number of rows the scan of sel yields.
 func (e *Embedded) Estimate(ctx context.Context, sel Selection) (int, error) {
-	w, args := e.where(sel)
-	var n int
-	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM messages`+w, args...).Scan(&n); err != nil {
+	n, err := e.countRows(ctx, sel)
+	if err != nil {
 		return 0, err
 	}
 	if sel.Limit > 0 && n > sel.Limit {
 		n = sel.Limit
 	}
+	return n, nil
+}
+
+func (e *Embedded) countRows(ctx context.Context, sel Selection) (int, error) {
+	if e.countSel == sel && e.count >= 0 {
+		n := e.count
+		e.count = -1 // one use: a later scan counts afresh
+		return n, nil
+	}
+	w, args := e.where(sel)
+	var n int
+	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM messages`+w, args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	e.countSel, e.count = sel, n
 	return n, nil
 }
 
@@ -96,8 +113,8 @@ func (e *Embedded) Scan(ctx context.Context, sel Selection, fn func(*Doc) error)
 	st := ScanStats{Shapes: map[string]int{}}
 	w, args := e.where(sel)
 	if sel.Limit > 0 {
-		var n int
-		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM messages`+w, args...).Scan(&n); err != nil {
+		n, err := e.countRows(ctx, sel)
+		if err != nil {
 			return st, fmt.Errorf("count messages: %w", err)
 		}
 		if n > sel.Limit {

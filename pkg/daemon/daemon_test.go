@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
+	"go.mau.fi/whatsmeow/proto/waWeb"
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 
@@ -492,4 +495,63 @@ func TestPairThroughDaemon(t *testing.T) {
 	if st := run.accountState(t, id2); st["hasDiskSession"] != false || st["status"] != "needs_qr" {
 		t.Fatalf("refused account: %v", st)
 	}
+}
+
+// TestHistorySyncWithLiveRepeat: a history sync carrying older messages and
+// a repeat of a live one adds only the older ones, the counters say so, and
+// the thread's last message time does not move back.
+func TestHistorySyncWithLiveRepeat(t *testing.T) {
+	r, accts := newRig(t, "40711000051")
+	run := r.start("host-a", r.st)
+	run.waitHealth(t, "connected", connected(1))
+	a, peer, ctx := accts[0], peerJID("40799000051"), context.Background()
+	liveID, err := r.srv.SendFromPeer(ctx, peer, a.Device.ToNonAD(), text("live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.WaitDelivered(ctx, a.Device, liveID); err != nil {
+		t.Fatal(err)
+	}
+	thread := dedupe.ThreadID(a.ID, dedupe.CanonicalJID(peer.String()))
+	before, err := r.st.GetThread(ctx, thread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	msg := func(id, body string, ts time.Time, fromMe bool) *waHistorySync.HistorySyncMsg {
+		return &waHistorySync.HistorySyncMsg{Message: &waWeb.WebMessageInfo{
+			Key:              &waCommon.MessageKey{RemoteJID: proto.String(peer.String()), FromMe: proto.Bool(fromMe), ID: proto.String(id)},
+			Message:          text(body),
+			MessageTimestamp: proto.Uint64(uint64(ts.Unix())),
+		}}
+	}
+	hs := &waHistorySync.HistorySync{Conversations: []*waHistorySync.Conversation{{
+		ID: proto.String(peer.String()),
+		Messages: []*waHistorySync.HistorySyncMsg{
+			msg("OLD1", "older in", old, false), msg("OLD2", "older out", old.Add(time.Minute), true),
+			msg(liveID, "live", time.Now(), false),
+		},
+	}}}
+	if _, err := r.srv.SendHistorySync(ctx, a.Device, hs); err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 10*time.Second, "history recorded", func() bool {
+		return len(r.messages(t, r.st, a, peer)) == 3
+	})
+	msgs := r.messages(t, r.st, a, peer)
+	sources := map[string]string{}
+	for _, m := range msgs {
+		sources[m.WAMessageID] = m.Source
+	}
+	if sources[liveID] != "realtime" || sources["OLD1"] != "history_sync" || sources["OLD2"] != "history_sync" {
+		t.Fatalf("sources %v", sources)
+	}
+	after, _ := r.st.GetThread(ctx, thread)
+	if after.LastMessageAt.Before(before.LastMessageAt) || after.LastMessageText != "live" {
+		t.Fatalf("thread moved back: before %v after %v (%q)", before.LastMessageAt, after.LastMessageAt, after.LastMessageText)
+	}
+	watest.Eventually(t, 10*time.Second, "history counters", func() bool {
+		h := run.get(t, "/health")["history"].(map[string]any)
+		return h["wrote"] == 2.0 && h["skipped"] == 1.0 && h["lastRunAt"] != nil
+	})
 }

@@ -19,7 +19,7 @@ import (
 // chunkSize bounds one commit: a message costs at most a mapping, a message
 // document and a thread summary, so 160 messages stay under Firestore's
 // 500-write limit.
-const chunkSize = 100
+const chunkSize = 50
 
 type item struct {
 	m  store.Message
