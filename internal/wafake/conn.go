@@ -376,6 +376,7 @@ func (c *conn) handle(ctx context.Context, node *waBinary.Node) {
 func (c *conn) handleReceipt(node *waBinary.Node) {
 	id, _ := node.Attrs["id"].(string)
 	typ, _ := node.Attrs["type"].(string)
+	c.srv.logReceipt(Receipt{Device: c.device(), ID: id, Type: typ, At: time.Now()})
 	switch typ {
 	case "", "inactive", "sender", "peer_msg", "hist_sync":
 		c.srv.markDelivered(c.device(), id, "receipt "+typ)

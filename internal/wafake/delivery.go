@@ -24,6 +24,46 @@ type Delivery struct {
 	At  time.Time
 }
 
+// Receipt is one <receipt> stanza a client sent (Type "" is a delivery
+// receipt; "read", "sender", "hist_sync", "peer_msg", ... as whatsmeow sends
+// them).
+type Receipt struct {
+	Device types.JID
+	ID     string
+	Type   string
+	At     time.Time
+}
+
+func (s *Server) logReceipt(r Receipt) {
+	s.mu.Lock()
+	s.receipts = append(s.receipts, r)
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// Receipts returns every receipt clients sent, oldest first.
+func (s *Server) Receipts() []Receipt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Receipt(nil), s.receipts...)
+}
+
+// WaitReceipt blocks until the device sent a receipt of type typ for id.
+func (s *Server) WaitReceipt(ctx context.Context, dev types.JID, id, typ string) error {
+	err := s.waitFor(ctx, func() bool {
+		for _, r := range s.receipts {
+			if r.Device == dev && r.ID == id && r.Type == typ {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("wafake: no %q receipt for %s from %s: %w", typ, id, dev, err)
+	}
+	return nil
+}
+
 // enqueue keeps the node until the device acknowledges it and sends it now
 // if the device is logged in.
 func (s *Server) enqueue(dev types.JID, id string, node waBinary.Node) {

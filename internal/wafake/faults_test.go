@@ -154,6 +154,9 @@ func TestFaultClientOutdated(t *testing.T) {
 }
 
 func TestFaultStallTimesOutKeepAliveAndReconnects(t *testing.T) {
+	if raceEnabled {
+		t.Skip("needs wafake.FastKeepAlive, which TestMain leaves off under -race")
+	}
 	t.Parallel()
 	srv := wafake.Start(t, fastOpts)
 	cli, _, _, rec := pair(t, srv, "15550000027")

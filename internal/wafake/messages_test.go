@@ -125,7 +125,12 @@ func TestHistorySyncBootstrap(t *testing.T) {
 			webMsg(liveID, "live", time.Now(), false),
 		},
 	}}}
-	if _, err := srv.SendHistorySync(ctx, me, hs); err != nil {
+	hsID, err := srv.SendHistorySync(ctx, me, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// whatsmeow acknowledges a history sync with its own receipt type.
+	if err := srv.WaitReceipt(ctx, me, hsID, "hist_sync"); err != nil {
 		t.Fatal(err)
 	}
 	evt := waitEvent[*events.HistorySync](t, rec)

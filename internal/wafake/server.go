@@ -60,6 +60,7 @@ type Server struct {
 	outdated   bool
 	sent       []SentMessage
 	deliveries []Delivery
+	receipts   []Receipt
 	sendCount  map[string]int
 	unknownIQs []string
 	nextMsg    int

@@ -52,6 +52,8 @@ type account struct {
 	connectedOnce  bool // this client has connected before: later Connected events are reconnects
 	recycled       bool // a stale client is recycled only once per connection
 	waJID          string
+	pairing        PairingState
+	pairRunning    bool
 	dev            *sessions.Device
 	cli            *whatsmeow.Client
 }

@@ -359,7 +359,7 @@ func emuClient(t *testing.T) (*firestore.Client, string) {
 	return c, project
 }
 
-func warm(t *testing.T, c *firestore.Client) {
+func warm(t testing.TB, c *firestore.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

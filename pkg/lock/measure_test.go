@@ -28,6 +28,7 @@ func BenchmarkAcquire(b *testing.B) {
 	for _, p := range profiles {
 		b.Run(p.name, func(b *testing.B) {
 			c, _ := fsemu.NewClient(b)
+			warm(b, c) // JVM warm-up is not acquire latency
 			ctx := context.Background()
 			var lat []time.Duration
 			for i := 0; b.Loop(); i++ {

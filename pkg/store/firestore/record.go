@@ -17,8 +17,11 @@ import (
 )
 
 // chunkSize bounds one commit: a message costs at most a mapping, a message
-// document and a thread summary, so 160 messages stay under Firestore's
-// 500-write limit.
+// document and a thread summary, far under Firestore's 500-write limit.
+// Measured on the emulator, a commit's cost grows faster than its size
+// (10,000 history messages: 160 per commit 250 msgs/s, 100 per commit 190,
+// 50 per commit 560-680, 25 per commit 250-415): small commits, several
+// in flight, are fastest.
 const chunkSize = 50
 
 type item struct {
@@ -81,11 +84,9 @@ func (s *Store) RecordMessagesTokens(ctx context.Context, msgs []store.Message, 
 		}
 		items[i] = &item{m: msgs[i], ts: msgTime(&msgs[i], now), token: tokenAt(tokens, i)}
 	}
-	for start := 0; start < len(items); start += chunkSize {
-		if err := s.record(ctx, items[start:min(start+chunkSize, len(items))]); err != nil {
-			s.noteErr(err)
-			return nil, err
-		}
+	if err := s.recordLanes(ctx, items); err != nil {
+		s.noteErr(err)
+		return nil, err
 	}
 	out := make([]store.Outcome, len(items))
 	tally := map[string]*counterDelta{}
@@ -102,6 +103,39 @@ func (s *Store) RecordMessagesTokens(ctx context.Context, msgs []store.Message, 
 		s.counters.merge(acc, d)
 	}
 	return out, nil
+}
+
+// recordLanes records items in chunks, historyLanes at a time, each lane
+// owning the items of a disjoint set of threads.
+func (s *Store) recordLanes(ctx context.Context, items []*item) error {
+	nLanes := 1
+	if len(items) > chunkSize {
+		nLanes = historyLanes
+	}
+	lanes := make([][]*item, nLanes)
+	for _, it := range items {
+		l := laneOf(it.m.ThreadID, nLanes)
+		lanes[l] = append(lanes[l], it)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, nLanes)
+	for _, lane := range lanes {
+		sort.SliceStable(lane, func(a, b int) bool { return lane[a].m.ThreadID < lane[b].m.ThreadID })
+		wg.Go(func() {
+			for start := 0; start < len(lane); start += chunkSize {
+				if err := s.record(ctx, lane[start:min(start+chunkSize, len(lane))]); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // RecordHistory stores a history-sync batch; see store.Store. Malformed
