@@ -228,6 +228,9 @@ func (c *conn) closeAfterGrace(outcome string) {
 }
 
 func (c *conn) send(node waBinary.Node) error {
+	if c.stalled.Load() {
+		return nil // a stalled server says nothing at all
+	}
 	data, err := waBinary.Marshal(node)
 	if err != nil {
 		return err
@@ -432,7 +435,7 @@ func (c *conn) handleIQ(ctx context.Context, node *waBinary.Node) {
 			return
 		}
 		if rm, ok := node.GetOptionalChildByTag("remove-companion-device"); ok {
-			c.srv.removeDevice(rm.AttrGetter().JID("jid"), c)
+			c.srv.removeDevice(rm.AttrGetter().JID("jid"))
 		}
 		c.result(node)
 	default:

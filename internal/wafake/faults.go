@@ -140,7 +140,7 @@ func (s *Server) IsRemoved(jid types.JID) bool {
 }
 
 // removeDevice handles the client's own Logout (remove-companion-device).
-func (s *Server) removeDevice(jid types.JID, from *conn) {
+func (s *Server) removeDevice(jid types.JID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d := s.devices[jid]; d != nil {

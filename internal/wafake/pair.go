@@ -73,8 +73,7 @@ func (c *conn) startPairing(ctx context.Context) {
 	}()
 }
 
-// WaitPairing blocks until a connection is waiting for a QR scan and
-// returns how many such connections exist.
+// WaitPairing blocks until some connection is showing QR codes.
 func (s *Server) WaitPairing(ctx context.Context) error {
 	return s.waitFor(ctx, func() bool {
 		for _, c := range s.conns {

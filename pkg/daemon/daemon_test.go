@@ -70,6 +70,7 @@ func newRig(t *testing.T, phones ...string) (*rig, []watest.Account) {
 
 // running is one daemon.Run in this process.
 type running struct {
+	d      chan *daemon.Daemon
 	url    string
 	cancel context.CancelFunc
 	done   chan error
@@ -105,7 +106,8 @@ func (r *rig) startWith(instance string, st store.Store, adjust func(*daemon.Opt
 		r.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &running{url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1), notes: &notes{}}
+	run := &running{url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1), notes: &notes{},
+		d: make(chan *daemon.Daemon, 1)}
 	addr := r.srv.Addr()
 	logger := slog.New(slog.NewTextHandler(r.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := daemon.Options{
@@ -119,12 +121,24 @@ func (r *rig) startWith(instance string, st store.Store, adjust func(*daemon.Opt
 		Notifier:        run.notes,
 		ConfigureClient: func(c *whatsmeow.Client) { wafake.ConfigureClient(c, addr) },
 	}
+	o.Register = func(_ *http.ServeMux, d *daemon.Daemon) { run.d <- d }
 	if adjust != nil {
 		adjust(&o)
 	}
 	go func() { run.done <- daemon.Run(ctx, o) }()
 	r.t.Cleanup(func() { run.stop() })
 	return run
+}
+
+func (run *running) manager(t *testing.T) *daemon.Manager {
+	select {
+	case d := <-run.d:
+		run.d <- d
+		return d.Manager()
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not start")
+		return nil
+	}
 }
 
 func (run *running) stop() error {
@@ -554,4 +568,81 @@ func TestHistorySyncWithLiveRepeat(t *testing.T) {
 		h := run.get(t, "/health")["history"].(map[string]any)
 		return h["wrote"] == 2.0 && h["skipped"] == 1.0 && h["lastRunAt"] != nil
 	})
+}
+
+// TestAccountControls drives the controls the app's API uses against the
+// real client and the fake server: add (QR shows), pair by scanning it,
+// send with a chosen id (twice: one WhatsApp message), disconnect, reset
+// (session dropped, needs QR) and soft delete (session kept under removed/).
+func TestAccountControls(t *testing.T) {
+	r, _ := newRig(t)
+	run := r.startWith("host-a", r.st, nil)
+	run.waitHealth(t, "active", func(m map[string]any) bool { return m["waMode"] == "active" })
+	mgr := run.manager(t)
+	ctx := context.Background()
+	phone := "40711000061"
+	id, _ := dedupe.AccountID("prod", phone, "40")
+	if err := mgr.AddAccount(ctx, daemon.AddAccountRequest{AccountID: id, Name: "Desk", Phone: "+" + phone}); err != nil {
+		t.Fatal(err)
+	}
+	var qr string
+	watest.Eventually(t, 10*time.Second, "QR code", func() bool {
+		p, ok := mgr.Pairing(id)
+		qr = p.QR
+		return ok && qr != ""
+	})
+	if err := mgr.AddAccount(ctx, daemon.AddAccountRequest{AccountID: id, Phone: "+" + phone}); !errors.Is(err, daemon.ErrPairingInProgress) {
+		t.Fatalf("second add while pairing: %v", err)
+	}
+	jid, err := r.srv.Scan(ctx, qr, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.waitHealth(t, "connected", connected(1))
+	watest.Eventually(t, 5*time.Second, "pairing flag cleared", func() bool { _, ok := mgr.Pairing(id); return !ok })
+
+	peer := peerJID("40799000061")
+	for i := 0; i < 2; i++ { // a retry of the same request reuses the id
+		if _, err := mgr.SendText(ctx, id, peer, "hi", "3EB0AABBCCDDEEFF0011"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.srv.SentByID("3EB0AABBCCDDEEFF0011"); len(got) == 0 || got[0].To.User != peer.User {
+		t.Fatalf("sent %+v", got)
+	}
+
+	if err := mgr.Disconnect(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st := run.accountState(t, id); st["state"] != "stopped" || r.srv.IsLive(jid) {
+		t.Fatalf("after disconnect: %v", st)
+	}
+	if _, err := mgr.SendText(ctx, id, peer, "x", "3EB0AABBCCDDEEFF0012"); !errors.Is(err, daemon.ErrNotConnected) {
+		t.Fatalf("send while stopped: %v", err)
+	}
+	if err := mgr.Reset(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st := run.accountState(t, id); st["status"] != "needs_qr" || st["hasDiskSession"] != false {
+		t.Fatalf("after reset: %v", st)
+	}
+	if !r.srv.IsRemoved(jid) {
+		t.Fatal("reset did not log the device out at WhatsApp")
+	}
+	if err := mgr.Rename(ctx, id, "Front"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := r.st.GetAccount(ctx, id)
+	if err != nil || doc.Status != "deleted" || doc.DeletedAt.IsZero() || doc.Name != "Front" {
+		t.Fatalf("deleted doc %+v %v", doc, err)
+	}
+	if st := run.accountState(t, id); st != nil {
+		t.Fatalf("deleted account still listed: %v", st)
+	}
+	if err := mgr.RegenerateQR(ctx, "account_prod_00000000000000000000000000000000"); !errors.Is(err, daemon.ErrNoAccount) {
+		t.Fatalf("unknown account: %v", err)
+	}
 }
