@@ -17,6 +17,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		// A child process trusts the fake only through the environment.
+		os.Exit(childMain())
+	}
 	wafake.TrustTestRoot()
 	if !raceEnabled {
 		// whatsmeow's FrameSocket reads its conn without a lock when sending

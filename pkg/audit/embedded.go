@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,27 +134,45 @@ func (e *Embedded) Scan(ctx context.Context, sel Selection, fn func(*Doc) error)
 			args = append(args, ts, ts, seq)
 		}
 	}
-	body := "''"
+	// Only the columns the key needs are read: text columns cost an
+	// allocation each in the driver, and a million rows make that the
+	// audit's main cost. Threads are identified by their integer tkey
+	// (1:1 with the thread id) while grouping; Resolve gives the real ids.
+	if sel.Key == KeyFingerprint {
+		return st, e.fingerprintScan(ctx, w, args, fn, &st)
+	}
+	need := "0"
 	switch sel.Key {
 	case KeyLegacy:
-		body = "body"
+		need = "1"
 	case KeyAuto, "":
-		body = "CASE WHEN stable_key_hash = '' AND fingerprint_hash = '' AND provider_message_id = '' THEN body ELSE '' END"
+		need = "(stable_key_hash = '' AND fingerprint_hash = '' AND provider_message_id = '')"
 	}
-	rows, err := e.db.QueryContext(ctx, `SELECT seq, thread_id, doc_id, account_id, ts_client_ms, direction, message_type,
-	stable_key_hash, fingerprint_hash, provider_message_id, is_duplicate, `+body+` FROM messages`+w, args...)
+	provider := "''"
+	if sel.Key == KeyAuto || sel.Key == "" {
+		provider = "CASE WHEN stable_key_hash = '' AND fingerprint_hash = '' THEN provider_message_id ELSE '' END"
+	}
+	account := strings.ReplaceAll(provider, "provider_message_id", "account_id")
+	rows, err := e.db.QueryContext(ctx, `SELECT seq, tkey, ts_client_ms, is_duplicate, stable_key_hash,
+	CASE WHEN stable_key_hash = '' THEN fingerprint_hash ELSE '' END, `+provider+`, `+account+`,
+	CASE WHEN stable_key_hash = '' OR fingerprint_hash = '' THEN doc_id ELSE '' END,
+	CASE WHEN `+need+` THEN direction ELSE '' END, CASE WHEN `+need+` THEN message_type ELSE '' END,
+	CASE WHEN `+need+` THEN body ELSE '' END FROM messages`+w, args...)
 	if err != nil {
 		return st, fmt.Errorf("read messages: %w", err)
 	}
 	defer rows.Close()
 	var d Doc
-	var ts int64
+	var ts, tkey int64
+	var tbuf []byte
 	for rows.Next() {
 		d = Doc{Shape: ShapeTimestamp}
-		if err := rows.Scan(&d.Ref, &d.ThreadID, &d.ID, &d.AccountID, &ts, &d.Direction, &d.MessageType,
-			&d.StableKeyHash, &d.FingerprintHash, &d.ProviderMessageID, &d.IsDuplicate, &d.Body); err != nil {
+		if err := rows.Scan(&d.Ref, &tkey, &ts, &d.IsDuplicate, &d.StableKeyHash, &d.FingerprintHash, &d.ProviderMessageID,
+			&d.AccountID, &d.ID, &d.Direction, &d.MessageType, &d.Body); err != nil {
 			return st, err
 		}
+		tbuf = strconv.AppendInt(append(tbuf[:0], '#'), tkey, 10)
+		d.ThreadID = string(tbuf)
 		d.TsClient = time.UnixMilli(ts).UTC()
 		st.Scanned++
 		st.Shapes["timestamp"]++
@@ -162,6 +181,34 @@ func (e *Embedded) Scan(ctx context.Context, sel Selection, fn func(*Doc) error)
 		}
 	}
 	return st, rows.Err()
+}
+
+// fingerprintScan is --key fingerprint, which needs fingerprint_hash
+// whether or not a stable key exists.
+func (e *Embedded) fingerprintScan(ctx context.Context, w string, args []any, fn func(*Doc) error, st *ScanStats) error {
+	*st = ScanStats{Shapes: map[string]int{}}
+	rows, err := e.db.QueryContext(ctx, `SELECT seq, tkey, ts_client_ms, is_duplicate, fingerprint_hash,
+	CASE WHEN fingerprint_hash = '' THEN doc_id ELSE '' END FROM messages`+w, args...)
+	if err != nil {
+		return fmt.Errorf("read messages: %w", err)
+	}
+	defer rows.Close()
+	var d Doc
+	var ts, tkey int64
+	for rows.Next() {
+		d = Doc{Shape: ShapeTimestamp}
+		if err := rows.Scan(&d.Ref, &tkey, &ts, &d.IsDuplicate, &d.FingerprintHash, &d.ID); err != nil {
+			return err
+		}
+		d.ThreadID = "#" + strconv.FormatInt(tkey, 10)
+		d.TsClient = time.UnixMilli(ts).UTC()
+		st.Scanned++
+		st.Shapes["timestamp"]++
+		if err := fn(&d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 const embeddedDocCols = `m.seq, m.thread_id, m.doc_id, m.account_id, m.ts_client_ms, m.direction, m.message_type, m.body,

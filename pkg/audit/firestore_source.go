@@ -21,9 +21,10 @@ const (
 // Firestore is the audit backend of the Firestore store.
 type Firestore struct {
 	c *firestore.Client
-	// refs maps Doc.Ref of the last scan to its document; a scan holds
-	// only these references, never the documents.
-	refs  []*firestore.DocumentRef
+	// refs maps Doc.Ref of the last scan to its document as (thread id,
+	// doc id): a scan holds only these, never documents or DocumentRefs
+	// (which weigh ten times more).
+	refs  [][2]string
 	close func() error
 }
 
@@ -77,7 +78,7 @@ func (f *Firestore) Scan(ctx context.Context, sel Selection, fn func(*Doc) error
 	emitted := 0
 	emit := func(d *Doc, ref *firestore.DocumentRef) error {
 		d.Ref = int64(len(f.refs))
-		f.refs = append(f.refs, ref)
+		f.refs = append(f.refs, [2]string{d.ThreadID, d.ID})
 		st.Shapes[d.Shape.String()]++
 		emitted++
 		return fn(d)
@@ -268,7 +269,7 @@ func (f *Firestore) Resolve(ctx context.Context, refs []int64) ([]Doc, error) {
 			if r < 0 || int(r) >= len(f.refs) {
 				return nil, fmt.Errorf("audit: unknown document reference %d", r)
 			}
-			drs = append(drs, f.refs[r])
+			drs = append(drs, f.msgRef(f.refs[r][0], f.refs[r][1]))
 		}
 		snaps, err := f.c.GetAll(ctx, drs)
 		if err != nil {

@@ -149,3 +149,33 @@ func TestEmbeddedThreadRecompute(t *testing.T) {
 		t.Fatalf("undo: %v vs %v", before.threads, after.threads)
 	}
 }
+
+func TestEmbeddedAllKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wactl.db")
+	if err := audittest.WriteSQLite(ctx, path, audittest.Seed(now)); err != nil {
+		t.Fatal(err)
+	}
+	b := openEmbedded(t, path)
+	for _, key := range []audit.KeyStrategy{audit.KeyAuto, audit.KeyStable, audit.KeyFingerprint, audit.KeyLegacy} {
+		for _, s := range []audit.Selection{seedSel(), {Window: seedSel().Window, Limit: 10, Now: now}, {Window: seedSel().Window, Limit: 500, ThreadID: audittest.ThreadB, Now: now}} {
+			s.Key = key
+			r, err := audit.Run(ctx, b, audit.Options{Selection: s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case s.Limit == 10 && r.TotalDocs != 10,
+				s.ThreadID != "" && r.UniqueFingerprints != 130,
+				s.Limit == 500 && s.ThreadID == "" && (r.TotalDocs != 500 || r.DuplicatesCount != 112):
+				t.Fatalf("key %s selection %+v: %+v", key, s, r)
+			}
+			for _, g := range r.Groups {
+				if len(g.ThreadID) < 20 || len(g.SampleDocIDs) == 0 {
+					t.Fatalf("group without real ids: %+v", g)
+				}
+			}
+		}
+	}
+}

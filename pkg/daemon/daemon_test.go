@@ -35,7 +35,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Stalls are detected in about a second instead of minutes.
+	// Stalls are detected within seconds instead of minutes.
 	wafake.FastKeepAlive()
 	os.Exit(m.Run())
 }

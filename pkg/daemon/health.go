@@ -72,10 +72,55 @@ func (s *Status) warnings() []string {
 	return w
 }
 
+// healthBody is /health (legacy field names kept exactly).
+type healthBody struct {
+	meta
+	OK                  bool        `json:"ok"`
+	Status              string      `json:"status"`
+	Service             string      `json:"service"`
+	Version             string      `json:"version"`
+	Commit              string      `json:"commit"`
+	InstanceID          string      `json:"instanceId"`
+	WAMode              string      `json:"waMode"`
+	LockStatus          string      `json:"lockStatus"`
+	LockHolder          string      `json:"lockHolder"`
+	LockRemainingSec    int64       `json:"lockRemainingSec"`
+	LockEpoch           int64       `json:"lockEpoch"`
+	Uptime              int64       `json:"uptime"`
+	Timestamp           any         `json:"timestamp"`
+	AccountsTotal       int         `json:"accounts_total"`
+	Connected           int         `json:"connected"`
+	NeedsQR             int         `json:"needs_qr"`
+	SessionsDirWritable bool        `json:"sessions_dir_writable"`
+	Dedupe              dedupeJSON  `json:"dedupe"`
+	History             historyJSON `json:"history"`
+	Store               storeJSON   `json:"store"`
+	Warnings            []string    `json:"warnings"`
+}
+
+type dedupeJSON struct {
+	Wrote         int64 `json:"wrote"`
+	Skipped       int64 `json:"skipped"`
+	StrongSkipped int64 `json:"strongSkipped"`
+}
+
+type historyJSON struct {
+	Wrote          int64 `json:"wrote"`
+	Skipped        int64 `json:"skipped"`
+	LastRunAt      any   `json:"lastRunAt"`
+	LastBatchCount int   `json:"lastBatchCount"`
+}
+
+type storeJSON struct {
+	Backend          string `json:"backend"`
+	Reachable        bool   `json:"reachable"`
+	JournalBacklog   int    `json:"journalBacklog"`
+	JournalOldestSec int64  `json:"journalOldestSec"`
+}
+
 func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
 	s := h.status()
 	sum := s.Summary()
-	dedupe, history := counters(s.Totals)
 	warn := s.warnings()
 	status, code := "ok", http.StatusOK
 	if len(warn) > 0 {
@@ -84,32 +129,19 @@ func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
 	if !s.SessionsDirWritable {
 		status, code = "error", http.StatusServiceUnavailable
 	}
-	writeJSON(w, r, code, map[string]any{
-		"ok":                    code == http.StatusOK,
-		"status":                status,
-		"service":               s.Service,
-		"version":               s.Version,
-		"commit":                s.Commit,
-		"instanceId":            s.InstanceID,
-		"waMode":                s.WAMode,
-		"lockStatus":            s.LockStatus,
-		"lockHolder":            s.LockHolder,
-		"lockRemainingSec":      secs(s.LockRemaining),
-		"lockEpoch":             s.LockEpoch,
-		"uptime":                secs(s.Now.Sub(s.StartedAt)),
-		"timestamp":             ms(s.Now),
-		"accounts_total":        sum.Total,
-		"connected":             sum.Connected,
-		"needs_qr":              sum.NeedsQR,
-		"sessions_dir_writable": s.SessionsDirWritable,
-		"dedupe":                dedupe,
-		"history":               history,
-		"store": map[string]any{
-			"backend": s.StoreBackend, "reachable": s.StoreReachable,
-			"journalBacklog": s.JournalBacklog, "journalOldestSec": secs(s.JournalOldest),
-		},
-		"warnings": warn,
-	})
+	t := s.Totals
+	b := &healthBody{
+		OK: code == http.StatusOK, Status: status, Service: s.Service, Version: s.Version, Commit: s.Commit,
+		InstanceID: s.InstanceID, WAMode: s.WAMode, LockStatus: s.LockStatus, LockHolder: s.LockHolder,
+		LockRemainingSec: secs(s.LockRemaining), LockEpoch: s.LockEpoch, Uptime: secs(s.Now.Sub(s.StartedAt)),
+		Timestamp: ms(s.Now), AccountsTotal: sum.Total, Connected: sum.Connected, NeedsQR: sum.NeedsQR,
+		SessionsDirWritable: s.SessionsDirWritable,
+		Dedupe:              dedupeJSON{t.DedupeWrote, t.DedupeSkipped, t.DedupeStrongSkipped},
+		History:             historyJSON{t.HistoryWrote, t.HistorySkipped, ms(t.HistoryLastRunAt), t.HistoryLastBatch},
+		Store:               storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest)},
+		Warnings:            warn,
+	}
+	writeTyped(w, r, code, b, &b.meta)
 }
 
 func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 )
 
 type requestIDKey struct{}
@@ -43,10 +45,37 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// Generated ids are a random per-process prefix and a counter: unique, and
+// cheap enough for the routes that are polled and burst-tested.
+var (
+	ridPrefix  = randomHex(6)
+	ridCounter atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return ridPrefix + strconv.FormatUint(ridCounter.Add(1), 16)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// meta is embedded in typed answers: the fields every answer carries.
+type meta struct {
+	Success   bool   `json:"success"`
+	RequestID string `json:"requestId"`
+}
+
+// writeTyped answers with a struct that embeds meta.
+func writeTyped(w http.ResponseWriter, r *http.Request, status int, body any, m *meta) {
+	m.Success = status >= 200 && status < 300
+	m.RequestID = RequestID(r)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // writeJSON answers with body plus the fields every answer carries:

@@ -94,7 +94,7 @@ func (m *httpMetrics) wrap(mux *http.ServeMux) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		mux.ServeHTTP(rec, r)
-		_, pattern := mux.Handler(r)
+		pattern := r.Pattern // set by the mux on this request
 		if pattern == "" {
 			pattern = "unmatched"
 		}

@@ -21,7 +21,7 @@ func TestOutageFrozenEmulator(t *testing.T) {
 	e := fsemu.Start(t)
 	c, project := e.NewClient(t)
 	j := open(t, e.Host, project, filepath.Join(t.TempDir(), "journal.db"), journal.Options{
-		CallTimeout: 10 * time.Second, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		CallTimeout: 4 * time.Second, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 	}, false, nil)
 	ctx := context.Background()
 	if _, err := j.RecordMessage(ctx, msg(0)); err != nil {
@@ -88,9 +88,17 @@ func TestRecorderKilledMidway(t *testing.T) {
 		freeze bool // Firestore down while the first process runs
 	}{{"shipping", false}, {"firestore-down", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := fsemu.Start(t)
-			c, project := e.NewClient(t)
-			env := map[string]string{"HOST": e.Host, "PROJECT": project, "PATH": filepath.Join(t.TempDir(), "journal.db")}
+			t.Parallel()
+			// Only a test that freezes Firestore needs an emulator of its own.
+			c, project := fsemu.NewClient(t)
+			host := fsemu.Host(t)
+			var e *fsemu.Emulator
+			if tc.freeze {
+				e = fsemu.Start(t)
+				c, project = e.NewClient(t)
+				host = e.Host
+			}
+			env := map[string]string{"HOST": host, "PROJECT": project, "PATH": filepath.Join(t.TempDir(), "journal.db")}
 			if !tc.freeze {
 				// Background shipping is in progress when the kill lands.
 				env["NOINLINE"] = "1"

@@ -52,9 +52,13 @@ func (j *Store) run(ctx context.Context) {
 			j.setShipErr(nil)
 			continue
 		}
-		// Inline shipping resumes only once the backlog is gone: inline
-		// writes racing a backlog for the same threads make both retry.
-		j.degraded.Store(false)
+		// Inline shipping resumes only once the backlog is gone (entries
+		// being shipped inline right now aside): inline writes racing a
+		// backlog for the same threads make both retry.
+		var pending bool
+		if err := j.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM entries WHERE state = 0)`).Scan(&pending); err == nil && !pending {
+			j.degraded.Store(false)
+		}
 		if time.Since(lastPrune) > pruneEvery {
 			j.prune(ctx)
 			lastPrune = time.Now()

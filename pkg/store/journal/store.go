@@ -21,7 +21,7 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// BatchSize is the number of entries the background shipper moves per
-	// round (default 400).
+	// round (default 500).
 	BatchSize int
 	// MinBackoff and MaxBackoff bound the shipper's exponential backoff
 	// after a failed round (defaults 250ms and 30s).
@@ -65,9 +65,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (or creates) the journal at path and starts shipping its
-// pending entries to backend. The returned store owns backend: Close closes
-// it.
+// Open opens (or creates) the journal at path (directory 0700, file 0600)
+// and starts shipping the entries a previous run left pending to backend.
+// The returned store owns backend: Close closes it. On error the caller
+// still owns backend. A journal already open in another process is refused.
 func Open(path string, backend store.Store, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -76,7 +77,7 @@ func Open(path string, backend store.Store, o Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 400
+		o.BatchSize = 500
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 250 * time.Millisecond
@@ -233,11 +234,12 @@ func (j *Store) RecordMessage(ctx context.Context, m store.Message) (store.Outco
 // backend refused them for good (they are then set aside as dead).
 func (j *Store) shipInline(ctx context.Context, lo, hi int64, n int, call func(context.Context) error) (bool, error) {
 	defer j.notifyProgress()
-	defer j.fl.remove(lo)
 	timeout := j.o.CallTimeout * time.Duration(1+n/1000)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	err := call(cctx)
 	cancel()
+	// Marked (below) before the shipper may take the entries again.
+	defer j.fl.remove(lo)
 	// The entries are durable; their bookkeeping must not depend on a
 	// caller that gave up.
 	bctx := context.WithoutCancel(ctx)
@@ -258,6 +260,7 @@ func (j *Store) shipInline(ctx context.Context, lo, hi int64, n int, call func(c
 		j.degraded.Store(true)
 		j.setShipErr(err)
 		j.log.Warn("journal: Firestore write failed; continuing from the journal", "err", err)
+		j.fl.remove(lo)
 		j.kickShipper()
 		return false, nil
 	}
@@ -431,32 +434,31 @@ func (j *Store) ApplyRevoke(ctx context.Context, r store.Revoke) error {
 	})
 }
 
-// FindMessage asks Firestore, then the journal's unshipped messages.
+// FindMessage answers from the journal while the message is not yet
+// shipped (Firestore has no copy of it then), else from Firestore.
 func (j *Store) FindMessage(ctx context.Context, accountID, waMessageID string) (store.Message, error) {
-	m, err := j.backend.FindMessage(ctx, accountID, waMessageID)
-	if err == nil {
-		return m, nil
-	}
 	var payload []byte
-	qerr := j.db.QueryRowContext(ctx, `SELECT payload FROM entries WHERE mkey = ? AND state = 0 AND payload IS NOT NULL ORDER BY seq LIMIT 1`,
+	err := j.db.QueryRowContext(ctx, `SELECT payload FROM entries WHERE mkey = ? AND state = 0 AND payload IS NOT NULL ORDER BY seq LIMIT 1`,
 		accountID+"|"+waMessageID).Scan(&payload)
-	if qerr != nil {
-		return store.Message{}, err
+	if err == nil {
+		var m store.Message
+		if json.Unmarshal(payload, &m) == nil {
+			return m, nil
+		}
 	}
-	var jm store.Message
-	if json.Unmarshal(payload, &jm) != nil {
-		return store.Message{}, err
-	}
-	return jm, nil
+	return j.backend.FindMessage(ctx, accountID, waMessageID)
 }
 
 // Health adds the journal backlog to the backend's health.
 func (j *Store) Health(ctx context.Context) store.Health {
-	h := j.backend.Health(ctx)
+	// The local figures first: the backend probe may use up ctx when
+	// Firestore is unreachable, which is when they matter most.
 	var n int
 	var oldest sql.NullInt64
-	if err := j.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ms) FROM entries WHERE state = 0`).Scan(&n, &oldest); err != nil {
-		h.LastError = "journal: " + err.Error()
+	qerr := j.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ms) FROM entries WHERE state = 0`).Scan(&n, &oldest)
+	h := j.backend.Health(ctx)
+	if qerr != nil {
+		h.LastError = "journal: " + qerr.Error()
 		return h
 	}
 	h.JournalBacklog = n

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# /health throughput: wactl serve (embedded default, 0 accounts) vs a bare
+# net/http handler, both measured with wrk at 50 connections in the same run.
+# Also reports the idle RSS of wactl serve. Usage: bench/health.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+go build -o "$tmp/wactl" ./cmd/wactl
+go build -o "$tmp/bare" ./bench/barehttp
+
+(cd "$tmp" && STATE_DIRECTORY="$tmp/data" PORT=18080 INSTANCE_ID=bench exec ./wactl serve --log-level warn) &
+pid=$!
+"$tmp/bare" -addr 127.0.0.1:18081 &
+for port in 18080 18081; do
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+done
+sleep 2
+echo "idle RSS of wactl serve (0 accounts): $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
+
+run() { wrk -t2 -c50 -d"${secs}s" --latency "http://127.0.0.1:$1/health"; }
+echo "== bare net/http handler"; bare=$(run 18081); echo "$bare" | grep -E "Requests/sec|99%|Non-2xx" || true
+echo "== wactl /health";         wactl=$(run 18080); echo "$wactl" | grep -E "Requests/sec|99%|Non-2xx" || true
+rb=$(echo "$bare" | awk '/Requests\/sec/{print $2}')
+rw=$(echo "$wactl" | awk '/Requests\/sec/{print $2}')
+echo "ratio wactl/bare: $(awk -v a="$rw" -v b="$rb" 'BEGIN{printf "%.2f", a/b}')"
+echo "RSS after the load: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

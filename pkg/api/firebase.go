@@ -1,0 +1,258 @@
+package api
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Token errors. errKeysUnavailable is the server's problem (503), the
+// others the caller's (401).
+var (
+	errTokenMalformed  = errors.New("token is not a JWT")
+	errTokenSignature  = errors.New("token signature does not verify")
+	errTokenClaims     = errors.New("token claims rejected")
+	errKeysUnavailable = errors.New("signing keys unavailable")
+)
+
+// claims are the Firebase ID token claims wactl reads.
+type claims struct {
+	Iss           string         `json:"iss"`
+	Aud           audience       `json:"aud"`
+	Sub           string         `json:"sub"`
+	Exp           int64          `json:"exp"`
+	Iat           int64          `json:"iat"`
+	AuthTime      int64          `json:"auth_time"`
+	Email         string         `json:"email"`
+	EmailVerified bool           `json:"email_verified"`
+	Extra         map[string]any `json:"-"`
+}
+
+// audience accepts the string or array forms of aud.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+// verifier checks Firebase ID tokens the way the Firebase Admin SDK does:
+// RS256 over Google's published certificates, issuer and audience of the
+// project, exp, iat and auth_time against the clock, non-empty sub.
+type verifier struct {
+	project string
+	keys    *keyCache
+	now     func() time.Time
+	skew    time.Duration
+}
+
+func (v *verifier) verify(ctx context.Context, token string) (*claims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errTokenMalformed
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}
+	if err := decodeSegment(parts[0], &hdr); err != nil {
+		return nil, errTokenMalformed
+	}
+	if hdr.Alg != "RS256" {
+		return nil, fmt.Errorf("%w: alg %q, want RS256", errTokenSignature, hdr.Alg)
+	}
+	if hdr.Kid == "" {
+		return nil, fmt.Errorf("%w: no kid", errTokenSignature)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, errTokenMalformed
+	}
+	var c claims
+	var raw map[string]any
+	if err := decodeSegment(parts[1], &c); err != nil {
+		return nil, errTokenMalformed
+	}
+	if err := decodeSegment(parts[1], &raw); err != nil {
+		return nil, errTokenMalformed
+	}
+	c.Extra = raw
+	key, err := v.keys.key(ctx, hdr.Kid)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, errTokenSignature
+	}
+	if err := v.checkClaims(&c); err != nil {
+		return nil, fmt.Errorf("%w: %v", errTokenClaims, err)
+	}
+	return &c, nil
+}
+
+func (v *verifier) checkClaims(c *claims) error {
+	now := v.now()
+	switch {
+	case v.project == "":
+		return errors.New("no Firebase project configured")
+	case c.Iss != "https://securetoken.google.com/"+v.project:
+		return fmt.Errorf("issuer %q is not project %q", c.Iss, v.project)
+	case len(c.Aud) != 1 || c.Aud[0] != v.project:
+		return fmt.Errorf("audience %q is not project %q", []string(c.Aud), v.project)
+	case c.Sub == "" || len(c.Sub) > 128:
+		return errors.New("sub is empty or too long")
+	case c.Exp == 0 || now.After(time.Unix(c.Exp, 0).Add(v.skew)):
+		return errors.New("token expired")
+	case c.Iat == 0 || time.Unix(c.Iat, 0).After(now.Add(v.skew)):
+		return errors.New("token issued in the future")
+	case c.AuthTime == 0 || time.Unix(c.AuthTime, 0).After(now.Add(v.skew)):
+		return errors.New("auth_time missing or in the future")
+	}
+	return nil
+}
+
+func decodeSegment(seg string, dst any) error {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
+}
+
+// keyCache holds the published certificates for as long as their
+// Cache-Control max-age allows. An unknown kid refetches at most once per
+// minRefetch, so garbage tokens cannot hammer Google.
+type keyCache struct {
+	url    string
+	client *http.Client
+	now    func() time.Time
+
+	mu        sync.Mutex
+	keys      map[string]*rsa.PublicKey
+	expires   time.Time
+	lastFetch time.Time
+}
+
+const (
+	minRefetch     = 30 * time.Second
+	defaultKeysTTL = time.Hour
+)
+
+func (k *keyCache) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	stale := k.keys == nil || now.After(k.expires)
+	_, known := k.keys[kid]
+	if stale || (!known && now.Sub(k.lastFetch) >= minRefetch) {
+		if err := k.fetch(ctx, now); err != nil && k.keys == nil {
+			return nil, err
+		}
+	}
+	pub, ok := k.keys[kid]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown key id", errTokenSignature)
+	}
+	return pub, nil
+}
+
+// fetch replaces the keys; on failure the old ones stay (Google rotates
+// keys with days of overlap, so a short outage must not lock everyone out).
+func (k *keyCache) fetch(ctx context.Context, now time.Time) error {
+	k.lastFetch = now
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: %s answered %s", errKeysUnavailable, k.url, resp.Status)
+	}
+	var certs map[string]string
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&certs); err != nil {
+		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	keys, err := parseCerts(certs)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	k.keys = keys
+	k.expires = now.Add(maxAge(resp.Header.Get("Cache-Control")))
+	return nil
+}
+
+func parseCerts(certs map[string]string) (map[string]*rsa.PublicKey, error) {
+	keys := make(map[string]*rsa.PublicKey, len(certs))
+	for kid, p := range certs {
+		block, _ := pem.Decode([]byte(p))
+		if block == nil {
+			return nil, fmt.Errorf("key %q is not PEM", kid)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", kid, err)
+		}
+		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("key %q is not RSA", kid)
+		}
+		keys[kid] = pub
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no keys published")
+	}
+	return keys, nil
+}
+
+// maxAge reads Cache-Control max-age; without one the keys are kept an
+// hour (Google publishes several hours).
+func maxAge(cc string) time.Duration {
+	for _, part := range strings.Split(cc, ",") {
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(strings.ToLower(part), "max-age="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	return defaultKeysTTL
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

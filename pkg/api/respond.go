@@ -1,0 +1,105 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/wactl/wactl/pkg/daemon"
+)
+
+// requestID is the daemon's id of r; outside the daemon's middleware
+// (never in production) a fresh one, so answers always carry one.
+func requestID(r *http.Request) string {
+	if id := daemon.RequestID(r); id != "" {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeJSON answers with body plus success (true for 2xx unless body says
+// otherwise) and requestId, as every answer of the contract does.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, body map[string]any) {
+	if _, ok := body["success"]; !ok {
+		body["success"] = status >= 200 && status < 300
+	}
+	body["requestId"] = requestID(r)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// fail answers an error: code is the stable machine-readable name, msg
+// tells the caller what is wrong and what to do.
+func fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	body := map[string]any{"error": code}
+	if msg != "" {
+		body["message"] = msg
+	}
+	writeJSON(w, r, status, body)
+}
+
+// decodeStrict reads one JSON object into dst: unknown fields, trailing
+// data and bodies over limit are errors the caller answers with 400/413.
+func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, dst any) (status int, err error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: send application/json", ct)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if err := decodeJSON(body, dst); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", limit)
+		}
+		return http.StatusBadRequest, err
+	}
+	return 0, nil
+}
+
+func decodeJSON(rd io.Reader, dst any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty body: send a JSON object")
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return fmt.Errorf("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return errors.New("invalid JSON body: data after the JSON object")
+	}
+	return nil
+}
+
+// readBody decodes a route's body, answering the error itself; false
+// means the answer is written.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	status, err := decodeStrict(w, r, a.o.MaxBodyBytes, dst)
+	if err != nil {
+		code := "invalid_request"
+		if status == http.StatusRequestEntityTooLarge {
+			code = "body_too_large"
+		} else if status == http.StatusUnsupportedMediaType {
+			code = "unsupported_media_type"
+		}
+		fail(w, r, status, code, err.Error())
+		return false
+	}
+	return true
+}
