@@ -10,7 +10,10 @@ type Source interface {
 	// Scan calls fn once for every document of sel: the newest sel.Limit
 	// within sel.Window, documents with a string or missing tsClient
 	// included. The *Doc is only valid during the call. sel.Key lets the
-	// source skip reading bodies the key does not need.
+	// source skip reading bodies the key does not need. During a scan
+	// ThreadID may be a source-internal identity of the thread (1:1 with
+	// the thread id, enough to group) and ID may be empty when the key
+	// does not need it; Resolve returns the real ids.
 	Scan(ctx context.Context, sel Selection, fn func(*Doc) error) (ScanStats, error)
 	// Resolve reads the current state of documents seen by the last Scan,
 	// with every field (body included) and PrevMark filled. Documents that

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	url    string
 	mu     sync.Mutex
@@ -60,7 +60,7 @@ func (p *proc) log() string {
 	return p.stderr.String()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func freePort(t *testing.T) int {
 }
 
 // serve starts `wactl serve` as a child process on dataDir.
-func serve(t *testing.T, srv *wafake.Server, dataDir string, env ...string) *proc {
+func serve(t testing.TB, srv *wafake.Server, dataDir string, env ...string) *proc {
 	t.Helper()
 	port := freePort(t)
 	c := exec.Command(os.Args[0], "serve")
@@ -199,4 +199,65 @@ func TestRestartWithoutQR(t *testing.T) {
 			t.Fatalf("%s: %d live connections at once", a.ID, got)
 		}
 	}
+}
+
+// BenchmarkRestore measures what an operator waits for after a restart:
+// `wactl serve` (a real child process) restoring N paired accounts from
+// disk until /health says all are connected (default 50, set
+// WACTL_BENCH_ACCOUNTS), and the daemon's RSS with all of them connected.
+// Pairing the accounts is setup, not timed.
+func BenchmarkRestore(b *testing.B) {
+	n := 50
+	if v := os.Getenv("WACTL_BENCH_ACCOUNTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	srv, err := wafake.New(wafake.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	dataDir := b.TempDir()
+	sess, err := sessions.Open(filepath.Join(dataDir, "sessions"), sessions.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		watest.Pair(b, srv, sess, fmt.Sprintf("4076600%04d", i))
+	}
+	b.ResetTimer()
+	var rss int64
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p := serve(b, srv, dataDir)
+		watest.Eventually(b, 60*time.Second, "all connected", func() bool {
+			m := p.health()
+			return m != nil && m["connected"] == float64(n)
+		})
+		b.ReportMetric(time.Since(start).Seconds(), "s-to-all-connected")
+		rss = rssKB(p.cmd.Process.Pid)
+		stop := time.Now()
+		p.cmd.Process.Signal(syscall.SIGINT)
+		<-p.exited
+		b.ReportMetric(time.Since(stop).Seconds(), "s-to-exit-after-SIGINT")
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			b.Fatalf("exit %d after SIGINT", code)
+		}
+	}
+	b.ReportMetric(float64(rss)/1024, "MB-RSS-connected")
+	b.ReportMetric(float64(n), "accounts")
+}
+
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(l, "VmRSS:"), "kB")), &kb)
+			return kb
+		}
+	}
+	return 0
 }
