@@ -51,7 +51,11 @@ func Firestore(ctx context.Context, cfg *config.Config) (*gfs.Client, error) {
 func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slog.Logger) (store.Store, error) {
 	switch cfg.Store.Backend {
 	case "embedded":
-		return sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.Path, StrongDedupe: cfg.Store.StrongDedupe, Logger: log})
+		st, err := sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.Path, StrongDedupe: cfg.Store.StrongDedupe, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	case "firestore":
 		if client == nil {
 			return nil, fmt.Errorf("store: Firestore client not opened")
@@ -64,7 +68,12 @@ func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slo
 			fs.Close()
 			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 		}
-		return journal.Open(filepath.Join(cfg.DataDir, JournalFile), fs, journal.Options{Logger: log})
+		j, err := journal.Open(filepath.Join(cfg.DataDir, JournalFile), fs, journal.Options{Logger: log})
+		if err != nil {
+			fs.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		return j, nil
 	}
 	return nil, fmt.Errorf("store.backend %q: use embedded or firestore", cfg.Store.Backend)
 }

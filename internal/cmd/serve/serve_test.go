@@ -261,3 +261,30 @@ func rssKB(pid int) int64 {
 	}
 	return 0
 }
+
+// TestKillActiveThePassiveTakesOver: two `wactl serve` processes on one
+// data dir; the second waits PASSIVE. kill -9 of the ACTIVE one: the
+// PASSIVE one connects every account, and no device ever has two live
+// connections (the fake records every connection).
+func TestKillActiveThePassiveTakesOver(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	accts := pairThree(t, srv, dataDir)
+	active := serve(t, srv, dataDir)
+	active.waitConnected(3, 20*time.Second)
+	passive := serve(t, srv, dataDir, "INSTANCE_ID=host-b")
+	watest.Eventually(t, 10*time.Second, "second instance PASSIVE", func() bool {
+		m := passive.health()
+		return m != nil && m["waMode"] == "passive" && m["connected"] == 0.0 && m["lockHolder"] == "host-a"
+	})
+	active.cmd.Process.Kill()
+	<-active.exited
+	start := time.Now()
+	passive.waitConnected(3, 20*time.Second)
+	t.Logf("PASSIVE instance connected all accounts %s after kill -9 of the ACTIVE one", time.Since(start))
+	for _, a := range accts {
+		if got := srv.MaxConcurrent(a.Device); got != 1 {
+			t.Fatalf("%s: %d live connections at once", a.ID, got)
+		}
+	}
+}
