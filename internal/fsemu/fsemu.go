@@ -176,7 +176,8 @@ func Reset(host, project string) error {
 // IndexUsage returns the emulator's report of the composite indexes that the
 // queries run so far on project would need in production (raw JSON).
 func IndexUsage(host, project string) ([]byte, error) {
-	resp, err := http.Get("http://" + host + "/emulator/v1/projects/" + project + ":indexUsage")
+	resp, err := http.Get("http://" + host + "/emulator/v1/projects/" + project +
+		":indexUsage?database=projects/" + project + "/databases/(default)")
 	if err != nil {
 		return nil, err
 	}

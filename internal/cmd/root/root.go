@@ -5,6 +5,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wactl/wactl/internal/cmd/accounts"
+	auditcmd "github.com/wactl/wactl/internal/cmd/audit"
+	cleanupcmd "github.com/wactl/wactl/internal/cmd/cleanup"
 	"github.com/wactl/wactl/internal/cmd/configcmd"
 	paircmd "github.com/wactl/wactl/internal/cmd/pair"
 	"github.com/wactl/wactl/internal/cmd/serve"
@@ -39,6 +41,7 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(serve.New(f))
 	cmd.AddCommand(paircmd.New(f))
 	cmd.AddCommand(accounts.New(f))
+	cmd.AddCommand(auditcmd.New(f), cleanupcmd.New(f))
 	addExitCodes(cmd)
 	return cmd
 }
