@@ -9,7 +9,7 @@ LDFLAGS  := -s -w \
 	-X $(PKG)/internal/buildinfo.Commit=$(COMMIT) \
 	-X $(PKG)/internal/buildinfo.Date=$(DATE)
 # What `make run` runs: the main job on the embedded default.
-ARGS     ?= config show
+ARGS     ?= serve
 TESTFLAGS ?= -count=1 -timeout 40m
 FUZZTIME ?= 20s
 

@@ -23,6 +23,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/daemon"
@@ -37,7 +38,7 @@ import (
 func TestMain(m *testing.M) {
 	// Stalls are detected within seconds instead of minutes.
 	wafake.FastKeepAlive()
-	os.Exit(m.Run())
+	os.Exit(fsemu.Main(m))
 }
 
 // rig is one host: a data dir with sessions and an embedded store, and the
