@@ -59,6 +59,18 @@ func (m *Manager) get(id string) *account {
 	return m.accounts[id]
 }
 
+// activeAccount is the account an ACTIVE instance may act on.
+func (m *Manager) activeAccount(id string) (*account, error) {
+	if !m.Active() {
+		return nil, ErrPassive
+	}
+	a := m.get(id)
+	if a == nil {
+		return nil, ErrNoAccount
+	}
+	return a, nil
+}
+
 // Pairing returns the pairing in progress of an account.
 func (m *Manager) Pairing(id string) (PairingState, bool) {
 	a := m.get(id)
@@ -87,12 +99,9 @@ func (m *Manager) AddAccount(ctx context.Context, req AddAccountRequest) error {
 
 // RegenerateQR starts a new pairing of an account that is not connected.
 func (m *Manager) RegenerateQR(ctx context.Context, id string) error {
-	if !m.Active() {
-		return ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return err
 	}
 	a.mu.Lock()
 	running, connected := a.pairRunning, a.cli != nil && a.state == StateConnected
@@ -154,12 +163,9 @@ func (m *Manager) startPairing(req PairRequest) error {
 
 // Disconnect stops an account's connection without touching its session.
 func (m *Manager) Disconnect(ctx context.Context, id string) error {
-	if !m.Active() {
-		return ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return err
 	}
 	a.stop(StateStopped, "disconnected by the API")
 	a.setState(StateStopped, "")
@@ -170,12 +176,9 @@ func (m *Manager) Disconnect(ctx context.Context, id string) error {
 // deletes its session: it needs a new QR. This is an explicit operator
 // command, the one case besides a confirmed logout where a session goes.
 func (m *Manager) Reset(ctx context.Context, id string) error {
-	if !m.Active() {
-		return ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return err
 	}
 	a.mu.Lock()
 	cli := a.cli
@@ -209,12 +212,9 @@ func (m *Manager) Reset(ctx context.Context, id string) error {
 
 // Rename changes an account's display name.
 func (m *Manager) Rename(ctx context.Context, id, name string) error {
-	if !m.Active() {
-		return ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return err
 	}
 	if _, err := m.o.Sessions.Update(id, func(acct *sessions.Account) error { acct.Name = name; return nil }); err != nil &&
 		!errors.Is(err, sessions.ErrNoMetadata) {
@@ -230,12 +230,9 @@ func (m *Manager) Rename(ctx context.Context, id, name string) error {
 // Delete soft-deletes an account: disconnected, its session kept under
 // removed/ (an operator can move it back), its document marked deleted.
 func (m *Manager) Delete(ctx context.Context, id string) error {
-	if !m.Active() {
-		return ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return err
 	}
 	a.stop(StateStopped, "deleted")
 	if _, err := m.o.Sessions.Remove(id, sessions.RemoveOptions{}); err != nil && !errors.Is(err, sessions.ErrNoAccount) {
@@ -255,12 +252,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // SendText sends one text message under a caller-chosen WhatsApp id, so a
 // resend after a crash or a timeout reuses it.
 func (m *Manager) SendText(ctx context.Context, id string, to types.JID, body, waMessageID string) (SentInfo, error) {
-	if !m.Active() {
-		return SentInfo{}, ErrPassive
-	}
-	a := m.get(id)
-	if a == nil {
-		return SentInfo{}, ErrNoAccount
+	a, err := m.activeAccount(id)
+	if err != nil {
+		return SentInfo{}, err
 	}
 	a.mu.Lock()
 	cli, state := a.cli, a.state

@@ -29,8 +29,9 @@ import (
 type scanner struct {
 	t      *testing.T
 	srv    *wafake.Server
-	phone  string // who scans; "" scans nothing
-	cancel func() // when set, Ctrl-C instead of scanning
+	phone  string      // who scans; "" scans nothing
+	cancel func()      // when set, Ctrl-C instead of scanning
+	typed  chan string // pair codes shown, for the phone to type
 	events []pair.Event
 	buf    strings.Builder
 }
@@ -51,6 +52,9 @@ func (s *scanner) Write(p []byte) (int, error) {
 			continue
 		}
 		s.events = append(s.events, e)
+		if e.Kind == pair.KindPairCode && s.typed != nil {
+			s.typed <- e.Code
+		}
 		if e.Kind == pair.KindQR {
 			if s.cancel != nil {
 				s.cancel()
@@ -228,5 +232,34 @@ func TestFlagErrors(t *testing.T) {
 		if !errors.As(err, &fe) {
 			t.Errorf("%+v: want a usage error, got %v", o, err)
 		}
+	}
+}
+
+// TestPairWithCode: --code prints an 8-character code instead of a QR; the
+// fake phone types it and the account is paired.
+func TestPairWithCode(t *testing.T) {
+	e := newEnv(t)
+	phone := "40733000005"
+	sc := &scanner{t: t, srv: e.srv, typed: make(chan string, 1)}
+	go func() {
+		code := <-sc.typed
+		if _, err := e.srv.EnterPairCode(context.Background(), phone, code); err != nil {
+			t.Errorf("typing the code: %v", err)
+		}
+	}()
+	err, stderr := e.run(t, context.Background(), sc, paircmd.Options{Phone: "+" + phone, Code: true})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, ev := range sc.events {
+		if ev.Kind == pair.KindQR {
+			t.Fatal("a QR code was shown with --code")
+		}
+		if ev.Kind == pair.KindPairCode && len(strings.ReplaceAll(ev.Code, "-", "")) != 8 {
+			t.Fatalf("pair code %q is not 8 characters", ev.Code)
+		}
+	}
+	if got := outcome(t, sc); got.Outcome != pair.OutcomePaired {
+		t.Fatalf("outcome %+v", got)
 	}
 }
