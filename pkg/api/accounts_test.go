@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"html"
 	"image"
 	_ "image/png"
 	"net/http"
@@ -257,8 +258,6 @@ func TestRegenerateQR(t *testing.T) {
 		t.Fatalf("failed regeneration: %d %s", r.code, r.raw)
 	}
 	// Cleared on failure: the next call starts again.
-	e.wa.regen <- nil // (consumed by the next call)
-	close(e.wa.regen)
 	e.wa.mu.Lock()
 	e.wa.regen = nil
 	e.wa.mu.Unlock()
@@ -282,9 +281,10 @@ func TestQRPage(t *testing.T) {
 	if r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "text/html") || !strings.Contains(string(r.raw), `http-equiv="refresh"`) {
 		t.Fatalf("%d %s", r.code, r.raw)
 	}
-	i := strings.Index(string(r.raw), "data:image/png;base64,")
-	j := strings.Index(string(r.raw)[i:], `"`)
-	if i < 0 || decodeQR(t, string(r.raw)[i:i+j]) != "2@page" {
+	page := html.UnescapeString(string(r.raw))
+	i := strings.Index(page, "data:image/png;base64,")
+	j := strings.Index(page[i:], `"`)
+	if i < 0 || decodeQR(t, page[i:i+j]) != "2@page" {
 		t.Fatal("page QR does not decode")
 	}
 	for _, id := range []string{"acc2", "nope"} {

@@ -2,8 +2,8 @@ package api
 
 import (
 	"bytes"
-	"crypto"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -302,7 +303,7 @@ func newEnvWithStore(t testing.TB, st store.Store, clk *clock, opts ...envOpt) *
 	ks := newKeyServer(t)
 	wa := newFakeWA()
 	o := Options{ProjectID: testProject, KeyURL: ks.srv.URL, ServiceToken: "svc-secret-token", AdminUIDs: []string{"admin-uid"}}
-	d := Deps{WhatsApp: wa, Store: st, InstanceID: "inst-a", Now: clk.Now,
+	d := Deps{WhatsApp: wa, Store: st, InstanceID: "inst-a", Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Status: func() daemon.Status {
 			return daemon.Status{InstanceID: "inst-a", LockHolder: "inst-b", LockRemaining: 42 * time.Second}
 		}}

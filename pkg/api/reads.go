@@ -95,20 +95,31 @@ func (a *API) inbox(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// One query (collection group / indexed), never one per thread.
-	ms, err := a.d.Store.Inbox(r.Context(), id, limit)
-	if err != nil {
-		a.readFailed(w, r, err)
-		return
-	}
-	out := make([]map[string]any, 0, len(ms))
-	for _, m := range ms {
-		if self[m.ClientJID] {
-			continue
+	// One query (collection group / indexed), never one per thread. Notes
+	// to self are dropped, so ask for a little more, and more again only
+	// when self messages crowded out the page.
+	var out []map[string]any
+	for want := limit + 10; ; want *= 4 {
+		ms, err := a.d.Store.Inbox(r.Context(), id, want)
+		if err != nil {
+			a.readFailed(w, r, err)
+			return
 		}
-		j := messageJSON(m)
-		j["displayName"] = displayName(m)
-		out = append(out, j)
+		out = out[:0]
+		for _, m := range ms {
+			if self[m.ClientJID] || len(out) == limit {
+				continue
+			}
+			j := messageJSON(m)
+			j["displayName"] = displayName(m)
+			out = append(out, j)
+		}
+		if len(out) == limit || len(ms) < want || want >= 16*maxLimit {
+			break
+		}
+	}
+	if out == nil {
+		out = []map[string]any{}
 	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"messages": out, "count": len(out)})
 }

@@ -15,7 +15,34 @@ type Config struct {
 	Sessions   SessionsConfig `mapstructure:"sessions"`
 	Store      StoreConfig    `mapstructure:"store"`
 	WhatsApp   WhatsAppConfig `mapstructure:"whatsapp"`
+	API        APIConfig      `mapstructure:"api"`
+	Outbox     OutboxConfig   `mapstructure:"outbox"`
 	Lock       LockConfig     `mapstructure:"lock"`
+}
+
+type APIConfig struct {
+	FirebaseProjectID string   `mapstructure:"firebase_project_id"`
+	FirebaseKeyURL    string   `mapstructure:"firebase_key_url"`
+	ServiceToken      string   `mapstructure:"service_token"`
+	AdminUIDs         []string `mapstructure:"admin_uids"`
+	AdminEmails       []string `mapstructure:"admin_emails"`
+	AdminClaim        string   `mapstructure:"admin_claim"`
+	AllowedUIDs       []string `mapstructure:"allowed_uids"`
+	AllowedEmails     []string `mapstructure:"allowed_emails"`
+	MaxAccounts       int      `mapstructure:"max_accounts"`
+	CORSOrigins       []string `mapstructure:"cors_origins"`
+	RatePerMinute     int      `mapstructure:"rate_per_minute"`
+	RateBurst         int      `mapstructure:"rate_burst"`
+	MaxBodyBytes      int      `mapstructure:"max_body_bytes"`
+}
+
+// Enabled reports whether the app's API has a way to authenticate callers.
+func (a APIConfig) Enabled() bool { return a.FirebaseProjectID != "" || a.ServiceToken != "" }
+
+type OutboxConfig struct {
+	Interval    time.Duration `mapstructure:"interval"`
+	Lease       time.Duration `mapstructure:"lease"`
+	MaxAttempts int           `mapstructure:"max_attempts"`
 }
 
 type WhatsAppConfig struct {

@@ -77,6 +77,19 @@ func Validate(c *Config) Problems {
 		p.add("whatsapp.version_override", "", fmt.Sprintf("%q must be three numbers separated by dots, e.g. 2.3000.1029496374", v))
 	}
 
+	if u := c.API.FirebaseKeyURL; !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://127.0.0.1") && !strings.HasPrefix(u, "http://localhost") {
+		p.add("api.firebase_key_url", "", fmt.Sprintf("%q must be an https URL (plain http only on loopback)", u))
+	}
+	if c.API.MaxAccounts < 1 {
+		p.add("api.max_accounts", "", fmt.Sprintf("%d must be at least 1 (default 30)", c.API.MaxAccounts))
+	}
+	if c.API.MaxBodyBytes < 1024 {
+		p.add("api.max_body_bytes", "", fmt.Sprintf("%d is too small; use at least 1024 (default 65536)", c.API.MaxBodyBytes))
+	}
+	if c.Outbox.MaxAttempts < 1 {
+		p.add("outbox.max_attempts", "", fmt.Sprintf("%d must be at least 1 (default 8)", c.Outbox.MaxAttempts))
+	}
+
 	l := c.Lock
 	if l.TTL > 0 && l.SafetyMargin > 0 && l.SafetyMargin >= l.TTL {
 		p.add("lock.safety_margin", "", fmt.Sprintf("%s must be shorter than lock.ttl (%s)", l.SafetyMargin, l.TTL))

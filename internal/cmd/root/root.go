@@ -8,6 +8,7 @@ import (
 	auditcmd "github.com/wactl/wactl/internal/cmd/audit"
 	cleanupcmd "github.com/wactl/wactl/internal/cmd/cleanup"
 	"github.com/wactl/wactl/internal/cmd/configcmd"
+	doctorcmd "github.com/wactl/wactl/internal/cmd/doctor"
 	paircmd "github.com/wactl/wactl/internal/cmd/pair"
 	"github.com/wactl/wactl/internal/cmd/serve"
 	"github.com/wactl/wactl/internal/cmd/version"
@@ -42,6 +43,7 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(paircmd.New(f))
 	cmd.AddCommand(accounts.New(f))
 	cmd.AddCommand(auditcmd.New(f), cleanupcmd.New(f))
+	cmd.AddCommand(doctorcmd.New(f))
 	addExitCodes(cmd)
 	return cmd
 }

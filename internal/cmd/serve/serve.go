@@ -105,6 +105,7 @@ func Run(ctx context.Context, o *Options) error {
 	if notifier == nil {
 		notifier = daemon.SystemdNotifier{Log: log}
 	}
+	app := newAppAPI(ctx, cfg, st, log)
 	log.Info("starting", "version", bi.Version, "instance", cfg.InstanceID, "store", cfg.Store.Backend,
 		"lock", cfg.LockBackend(), "sessions", cfg.Sessions.Path)
 	return daemon.Run(ctx, daemon.Options{
@@ -115,6 +116,8 @@ func Run(ctx context.Context, o *Options) error {
 		},
 		Log: log, Notifier: notifier, ConfigureClient: o.ConfigureClient,
 		AdminSocket: filepath.Join(cfg.DataDir, daemon.AdminSocketName),
-		StaleAfter:  cfg.WhatsApp.StaleAfter, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog, OnListening: o.OnListening,
+		StaleAfter:  cfg.WhatsApp.StaleAfter,
+		Register:    app.register,
+		Authorized:  app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog, OnListening: o.OnListening,
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wactl/wactl/internal/cmd"
 	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/sessions"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 			}
 		}))
 	}
-	os.Exit(m.Run())
+	os.Exit(fsemu.Main(m))
 }
 
 type proc struct {

@@ -1,0 +1,172 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Marks are the status markers of the text rendering; the CLI passes
+// coloured ones. They are characters, so meaning survives NO_COLOR.
+type Marks struct {
+	OK, Warn, Fail, Skip string
+	Bold                 func(string) string
+}
+
+// PlainMarks are the uncoloured markers.
+var PlainMarks = Marks{OK: "✓", Warn: "!", Fail: "✗", Skip: "-", Bold: func(s string) string { return s }}
+
+func (m Marks) of(s Status) string {
+	switch s {
+	case OK:
+		return m.OK
+	case Warn:
+		return m.Warn
+	case Fail:
+		return m.Fail
+	}
+	return m.Skip
+}
+
+// WriteText renders the report for a terminal: checklist, evidence,
+// verdict and fix steps, like the seed audit.
+func WriteText(w io.Writer, rep *Report, m Marks) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s — host %s, instance %s, %s\n\n", m.Bold("wactl doctor"), orDash(rep.Host), orDash(rep.InstanceID),
+		rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	width := 0
+	for _, c := range rep.Checks {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&b, "%s %-*s  %s\n", m.of(c.Status), width, c.Name, c.Summary)
+		if c.Status == Skip {
+			continue
+		}
+		for _, e := range c.Evidence {
+			fmt.Fprintf(&b, "    %s=%s\n", e.Key, e.Value)
+		}
+		for _, n := range c.Notes {
+			fmt.Fprintf(&b, "    note: %s\n", n)
+		}
+	}
+	fmt.Fprintf(&b, "\n%s %s  (%d ok, %d warn, %d fail, %d skipped)\n", m.Bold("Verdict:"), m.Bold(rep.Verdict),
+		rep.Counts.OK, rep.Counts.Warn, rep.Counts.Fail, rep.Counts.Skip)
+	if len(rep.Blocking) > 0 {
+		b.WriteString("Blocking reasons:\n")
+		for _, br := range rep.Blocking {
+			fmt.Fprintf(&b, "  - %s\n", br)
+		}
+	}
+	if steps := fixSteps(rep); len(steps) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", m.Bold("Fix steps (exact):"))
+		for i, s := range steps {
+			auto := ""
+			if s.fix.Auto {
+				auto = "  [--fix applies this]"
+			}
+			fmt.Fprintf(&b, "%d) %s: %s%s\n", i+1, s.check, s.fix.Summary, auto)
+			for _, c := range s.fix.Commands {
+				for _, line := range strings.Split(c, "\n") {
+					fmt.Fprintf(&b, "   %s\n", line)
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type step struct {
+	check string
+	fix   Fix
+}
+
+// fixSteps are the fixes of failed checks first, then of warnings.
+func fixSteps(rep *Report) []step {
+	var out []step
+	for _, want := range []Status{Fail, Warn} {
+		for _, c := range rep.Checks {
+			if c.Status != want {
+				continue
+			}
+			for _, f := range c.Fixes {
+				out = append(out, step{c.Name, f})
+			}
+		}
+	}
+	return out
+}
+
+// WriteMarkdown renders a report to paste into a ticket.
+func WriteMarkdown(w io.Writer, rep *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# wactl doctor — %s\n\n", orDash(rep.Host))
+	fmt.Fprintf(&b, "- instance: `%s`\n- generated: %s\n- offline: %v\n\n", orDash(rep.InstanceID),
+		rep.GeneratedAt.UTC().Format(time.RFC3339), rep.Offline)
+	b.WriteString("## Checklist\n\n| | Check | Result |\n|---|---|---|\n")
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", PlainMarks.of(c.Status), c.Name, mdCell(c.Summary))
+	}
+	b.WriteString("\n## Evidence\n")
+	for _, c := range rep.Checks {
+		if c.Status == Skip || (len(c.Evidence) == 0 && len(c.Notes) == 0) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n### %s\n", c.Name)
+		for _, e := range c.Evidence {
+			fmt.Fprintf(&b, "- `%s=%s`\n", e.Key, e.Value)
+		}
+		for _, n := range c.Notes {
+			fmt.Fprintf(&b, "- note: %s\n", n)
+		}
+	}
+	fmt.Fprintf(&b, "\n## Verdict: %s\n", rep.Verdict)
+	if len(rep.Blocking) > 0 {
+		b.WriteString("\nBlocking reasons:\n")
+		for _, br := range rep.Blocking {
+			fmt.Fprintf(&b, "- %s\n", br)
+		}
+	}
+	if steps := fixSteps(rep); len(steps) > 0 {
+		b.WriteString("\n## Fix steps (exact)\n")
+		for i, s := range steps {
+			fmt.Fprintf(&b, "\n%d) %s — %s\n```bash\n%s\n```\n", i+1, s.check, s.fix.Summary, strings.Join(s.fix.Commands, "\n"))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
+
+// jsonReport is the documented JSON shape (see doc.go).
+type jsonReport struct {
+	*Report
+	DurationMs int64        `json:"durationMs"`
+	Checks     []jsonResult `json:"checks"`
+}
+
+type jsonResult struct {
+	Result
+	DurationMs int64 `json:"durationMs"`
+}
+
+// WriteJSON renders the report as JSON.
+func WriteJSON(w io.Writer, rep *Report) error {
+	jr := jsonReport{Report: rep, DurationMs: rep.Duration.Milliseconds(), Checks: make([]jsonResult, len(rep.Checks))}
+	for i, c := range rep.Checks {
+		if c.Fixes == nil {
+			c.Fixes = []Fix{}
+		}
+		if c.Notes == nil {
+			c.Notes = []string{}
+		}
+		jr.Checks[i] = jsonResult{Result: c, DurationMs: c.Duration.Milliseconds()}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jr)
+}
