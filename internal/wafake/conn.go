@@ -194,7 +194,9 @@ func (c *conn) finish(err error) {
 	}
 	for i := range s.records {
 		if s.records[i].ID == c.id {
-			s.records[i].Closed = time.Now()
+			if s.records[i].Closed.IsZero() { // drop() may have stamped it already
+				s.records[i].Closed = time.Now()
+			}
 			s.records[i].Outcome = outcome
 			if s.records[i].Device.IsEmpty() {
 				s.records[i].Device = jid
@@ -209,6 +211,17 @@ func (c *conn) finish(err error) {
 // drop closes the socket without a goodbye, like a network failure.
 func (c *conn) drop() {
 	c.setOutcome("dropped")
+	// The connection is closed from this moment: stamp it before the socket
+	// goes, so a client that reconnects faster than this connection's
+	// goroutine winds down is not counted as overlapping it.
+	s := c.srv
+	s.mu.Lock()
+	for i := range s.records {
+		if s.records[i].ID == c.id && s.records[i].Closed.IsZero() {
+			s.records[i].Closed = time.Now()
+		}
+	}
+	s.mu.Unlock()
 	_ = c.t.ws.CloseNow()
 	c.cancel()
 }
