@@ -50,7 +50,7 @@ type account struct {
 	hasDisk        bool
 	stale          bool
 	connectedOnce  bool // this client has connected before: later Connected events are reconnects
-	recycled       bool // a stale client is recycled only once per connection
+	recycled       bool // recycled for staleness and no traffic since: do not recycle again
 	waJID          string
 	pairing        PairingState
 	pairRunning    bool
@@ -180,6 +180,14 @@ func (a *account) handle(evt any) bool {
 	a.stale = false
 	a.mu.Unlock()
 
+	switch evt.(type) {
+	case *events.Message, *events.Receipt, *events.HistorySync, *events.UndecryptableMessage:
+		// Traffic from WhatsApp (not the events every login produces): the
+		// connection is alive, and a later silence may be recycled again.
+		a.mu.Lock()
+		a.recycled = false
+		a.mu.Unlock()
+	}
 	switch e := evt.(type) {
 	case *events.Message:
 		return a.recordMessage(e)
@@ -193,7 +201,7 @@ func (a *account) handle(evt any) bool {
 			a.reconnects++ // every Connected after the first is a reconnect, whatever caused it
 		}
 		a.connectedOnce = true
-		a.state, a.connectedAt, a.recycled = StateConnected, now, false
+		a.state, a.connectedAt = StateConnected, now
 		if a.cli != nil && a.cli.Store.ID != nil {
 			a.waJID = a.cli.Store.ID.ToNonAD().String()
 		}

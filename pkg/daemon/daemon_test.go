@@ -647,3 +647,43 @@ func TestAccountControls(t *testing.T) {
 		t.Fatalf("unknown account: %v", err)
 	}
 }
+
+// TestStaleAccountRecycledOnce: a connected account silent for StaleAfter
+// is recycled once (reconnected), then only reported stale while it stays
+// silent; traffic clears it. systemd hears STATUS= and watchdog pings.
+func TestStaleAccountRecycledOnce(t *testing.T) {
+	r, accts := newRig(t, "40711000081")
+	run := r.startWith("host-a", r.st, func(o *daemon.Options) {
+		o.StaleAfter = 400 * time.Millisecond
+		o.Watchdog = 300 * time.Millisecond
+	})
+	run.waitHealth(t, "connected", connected(1))
+	a := accts[0]
+	watest.Eventually(t, 10*time.Second, "recycled once", func() bool {
+		st := run.accountState(t, a.ID)
+		return st["reconnectCount"] == 1.0 && st["state"] == "connected"
+	})
+	watest.Eventually(t, 5*time.Second, "reported stale", func() bool {
+		return run.accountState(t, a.ID)["isStale"] == true
+	})
+	m := run.get(t, "/health")
+	if m["status"] != "degraded" || len(m["warnings"].([]any)) == 0 {
+		t.Fatalf("stale account not on /health: %v", m)
+	}
+	time.Sleep(time.Second)
+	if st := run.accountState(t, a.ID); st["reconnectCount"] != 1.0 {
+		t.Fatalf("recycled again without traffic: %v", st)
+	}
+	// Traffic: no longer stale.
+	id, err := r.srv.SendFromPeer(context.Background(), peerJID("40799000081"), a.Device.ToNonAD(), text("ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.WaitDelivered(context.Background(), a.Device, id)
+	if st := run.accountState(t, a.ID); st["isStale"] != false {
+		t.Fatalf("still stale after a message: %v", st)
+	}
+	watest.Eventually(t, 5*time.Second, "watchdog ping and status line", func() bool {
+		return run.notes.has("WATCHDOG=1") && run.notes.has("STATUS=1/1 connected, lease held")
+	})
+}
