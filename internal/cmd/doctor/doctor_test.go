@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func loadEnv(t *testing.T, vars map[string]string) *pdoctor.Env {
+func loadEnv(t *testing.T, vars map[string]string) *pdoctor.Env { return loadEnvTB(t, vars) }
+
+func loadEnvTB(t testing.TB, vars map[string]string) *pdoctor.Env {
 	t.Helper()
 	l, err := config.Load(config.LoadOptions{SearchPaths: []string{},
 		LookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
