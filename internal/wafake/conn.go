@@ -382,9 +382,13 @@ func (c *conn) handle(ctx context.Context, node *waBinary.Node) {
 	case "receipt":
 		c.handleReceipt(node)
 	case "ack":
-		if cls, _ := node.Attrs["class"].(string); cls == "message" {
-			id, _ := node.Attrs["id"].(string)
+		id, _ := node.Attrs["id"].(string)
+		switch cls, _ := node.Attrs["class"].(string); cls {
+		case "message":
 			c.srv.markDelivered(c.device(), id, "ack")
+		case "receipt":
+			typ, _ := node.Attrs["type"].(string)
+			c.srv.markDelivered(c.device(), receiptKey(id, typ), "ack")
 		}
 	}
 }

@@ -101,8 +101,13 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 	// The account's records are updated before the operator hears
 	// "paired", so whatever they check next already shows it.
 	forward := func(e pair.Event) {
-		if e.Kind == pair.KindOutcome && e.Outcome == pair.OutcomePaired {
-			a.markPaired(e.JID)
+		if e.Kind == pair.KindOutcome {
+			if e.Outcome == pair.OutcomePaired {
+				a.markPaired(e.JID)
+			} else {
+				a.stop(StateNeedsQR, "pairing did not complete")
+				a.setState(StateNeedsQR, "")
+			}
 		}
 		if events != nil {
 			events(e)
