@@ -24,17 +24,10 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeJSON answers with body plus success (true for 2xx unless body says
-// otherwise) and requestId, as every answer of the contract does.
+// writeJSON answers as every route of the contract does (success,
+// requestId); the daemon's writer, so both packages answer alike.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, body map[string]any) {
-	if _, ok := body["success"]; !ok {
-		body["success"] = status >= 200 && status < 300
-	}
-	body["requestId"] = requestID(r)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	daemon.WriteJSON(w, r, status, body)
 }
 
 // fail answers an error: code is the stable machine-readable name, msg

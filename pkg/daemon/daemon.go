@@ -294,9 +294,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		pc := Counters{DedupeWrote: c.DedupeWrote, DedupeSkipped: c.DedupeSkipped, DedupeStrongSkipped: c.DedupeStrongSkipped,
-			HistoryWrote: c.HistoryWrote, HistorySkipped: c.HistorySkipped, HistoryLastRunAt: c.HistoryLastRunAt,
-			HistoryLastBatch: c.HistoryLastBatch}
+		pc := c
 		per[a.ID] = pc
 		total.DedupeWrote += pc.DedupeWrote
 		total.DedupeSkipped += pc.DedupeSkipped

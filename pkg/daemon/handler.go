@@ -26,7 +26,7 @@ func NewHandler(o HandlerOptions) http.Handler {
 	metrics := metricsHandler(reg)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		if !isLoopback(r) && (o.Authorized == nil || !o.Authorized(r)) {
-			writeJSON(w, r, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+			WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
 			return
 		}
 		metrics.ServeHTTP(w, r)
@@ -35,7 +35,7 @@ func NewHandler(o HandlerOptions) http.Handler {
 		o.Register(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, r, http.StatusNotFound, map[string]any{"error": "not_found", "path": r.URL.Path})
+		WriteJSON(w, r, http.StatusNotFound, map[string]any{"error": "not_found", "path": r.URL.Path})
 	})
 	return withRequestID(hm.wrap(mux))
 }

@@ -153,7 +153,7 @@ func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {
 			reason = "lease not held"
 		}
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{
+	WriteJSON(w, r, http.StatusOK, map[string]any{
 		"ready":                s.WAMode == "active",
 		"mode":                 s.WAMode,
 		"reason":               reason,
@@ -166,7 +166,7 @@ func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *healthRoutes) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, map[string]any{"status": "ok"})
+	WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok"})
 }
 
 // readyz is for load balancers: ready when this instance can serve its
@@ -179,12 +179,12 @@ func (h *healthRoutes) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, r, code, map[string]any{"ready": ok, "mode": s.WAMode})
+	WriteJSON(w, r, code, map[string]any{"ready": ok, "mode": s.WAMode})
 }
 
 func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 	if !isLoopback(r) && (h.authorized == nil || !h.authorized(r)) {
-		writeJSON(w, r, http.StatusUnauthorized, map[string]any{
+		WriteJSON(w, r, http.StatusUnauthorized, map[string]any{
 			"error": "unauthorized", "message": "the dashboard needs a token from outside this host",
 		})
 		return
@@ -247,7 +247,7 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 			"connected": sum.Connected, "needs_qr": sum.NeedsQR, "accounts_count": sum.Total,
 		}
 	}
-	writeJSON(w, r, http.StatusOK, body)
+	WriteJSON(w, r, http.StatusOK, body)
 }
 
 // isLoopback reports whether the request came over loopback without a

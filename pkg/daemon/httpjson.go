@@ -78,13 +78,18 @@ func writeTyped(w http.ResponseWriter, r *http.Request, status int, body any, m 
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// writeJSON answers with body plus the fields every answer carries:
-// success (true for 2xx unless the body says otherwise) and requestId.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, body map[string]any) {
+// WriteJSON answers with body plus the fields every answer carries:
+// success (true for 2xx unless the body says otherwise) and requestId. The
+// app's API answers through it too.
+func WriteJSON(w http.ResponseWriter, r *http.Request, status int, body map[string]any) {
 	if _, ok := body["success"]; !ok {
 		body["success"] = status >= 200 && status < 300
 	}
-	body["requestId"] = RequestID(r)
+	id := RequestID(r)
+	if id == "" {
+		id = newRequestID() // a handler used outside withRequestID
+	}
+	body["requestId"] = id
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

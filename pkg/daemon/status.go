@@ -1,6 +1,10 @@
 package daemon
 
-import "time"
+import (
+	"time"
+
+	"github.com/wactl/wactl/pkg/store"
+)
 
 // Status is one consistent snapshot of everything the health routes,
 // systemd's STATUS= line, metrics and doctor report. The daemon builds it
@@ -38,16 +42,9 @@ type Status struct {
 	Boot     Counters // since this process started
 }
 
-// Counters are the dedupe and history counters of one account or in total.
-type Counters struct {
-	DedupeWrote         int64
-	DedupeSkipped       int64
-	DedupeStrongSkipped int64
-	HistoryWrote        int64
-	HistorySkipped      int64
-	HistoryLastRunAt    time.Time
-	HistoryLastBatch    int
-}
+// Counters are the dedupe and history counters of one account or in total,
+// as the store persists them.
+type Counters = store.Counters
 
 // AccountStatus is one account as the daemon sees it.
 type AccountStatus struct {
