@@ -289,3 +289,53 @@ func TestKillActiveThePassiveTakesOver(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdNotify: under systemd (NOTIFY_SOCKET set) `wactl serve` says
+// READY=1 once it serves, a STATUS= line, and STOPPING=1 on SIGTERM, on a
+// real notify socket.
+func TestSystemdNotify(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var mu sync.Mutex
+	var got []string
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got = append(got, strings.Split(strings.TrimSpace(string(buf[:n])), "\n")...)
+			mu.Unlock()
+		}
+	}()
+	seen := func(prefix string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range got {
+			if strings.HasPrefix(l, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	p := serve(t, srv, dataDir, "NOTIFY_SOCKET="+sock)
+	watest.Eventually(t, 20*time.Second, "READY=1", func() bool { return seen("READY=1") })
+	if m := p.health(); m == nil {
+		t.Fatal("READY=1 before the HTTP listener answered")
+	}
+	watest.Eventually(t, 20*time.Second, "STATUS= line", func() bool { return seen("STATUS=0/0 connected, lease held") })
+	if code, _ := p.signal(syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if !seen("STOPPING=1") {
+		t.Fatalf("no STOPPING=1 in %v", got)
+	}
+}
