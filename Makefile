@@ -16,7 +16,7 @@ FUZZTIME ?= 20s
 .PHONY: build run test lint bench fuzz clean
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
 
 run: build
 	./bin/wactl $(ARGS)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,7 +201,7 @@ func text(s string) *waE2E.Message { return &waE2E.Message{Conversation: proto.S
 func (r *rig) messages(t *testing.T, st store.Store, a watest.Account, peer types.JID) []store.Message {
 	t.Helper()
 	thread := dedupe.ThreadID(a.ID, dedupe.CanonicalJID(peer.String()))
-	msgs, err := st.ListMessages(context.Background(), thread, 100)
+	msgs, err := st.ListMessages(context.Background(), thread, store.Page{Limit: 100})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
@@ -686,4 +687,36 @@ func TestStaleAccountRecycledOnce(t *testing.T) {
 	watest.Eventually(t, 5*time.Second, "watchdog ping and status line", func() bool {
 		return run.notes.has("WATCHDOG=1") && run.notes.has("STATUS=1/1 connected, lease held")
 	})
+}
+
+// TestActiveAgainAfterPassive: one daemon loses the lease (its lock file
+// is deleted under it), steps down, takes the lease again, reconnects its
+// account and keeps mirroring account state.
+func TestActiveAgainAfterPassive(t *testing.T) {
+	r, accts := newRig(t, "40711000091")
+	run := r.start("host-a", r.st)
+	run.waitHealth(t, "connected", connected(1))
+	removed := time.Now()
+	if err := os.Remove(filepath.Join(r.dataDir, lock.LockFileName)); err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 10*time.Second, "a new login after stepping down", func() bool {
+		for _, c := range r.srv.DeviceConnections(accts[0].Device) {
+			if c.Opened.After(removed) && !c.LoggedIn.IsZero() && c.Open() {
+				return run.accountState(t, accts[0].ID)["status"] == "connected"
+			}
+		}
+		return false
+	})
+	ctx := context.Background()
+	if err := run.manager(t).Rename(ctx, accts[0].ID, "Renamed"); err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 5*time.Second, "account document follows", func() bool {
+		doc, err := r.st.GetAccount(ctx, accts[0].ID)
+		return err == nil && doc.Name == "Renamed" && doc.Status == "connected"
+	})
+	if got := r.srv.MaxConcurrent(accts[0].Device); got != 1 {
+		t.Fatalf("%d live connections at once", got)
+	}
 }

@@ -25,6 +25,9 @@ func newStatusWriter(m *Manager) *statusWriter {
 	return &statusWriter{m: m, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
+// start runs the writer from the first activation until stop (Close): it
+// outlives PASSIVE periods so the final states of a step-down are written;
+// writes carry the lease epoch, so a newer holder's documents win.
 func (w *statusWriter) start(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
