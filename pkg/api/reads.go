@@ -69,20 +69,19 @@ func (a *API) listThreads(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Ask for as many more as there are self JIDs: those are dropped.
-	ts, err := a.d.Store.ListThreads(r.Context(), id, limit+len(self))
+	cursor := r.URL.Query().Get("cursor")
+	ts, next, err := collect(limit, cursor,
+		func(p store.Page) ([]store.Thread, error) { return a.d.Store.ListThreads(r.Context(), id, p) },
+		func(t store.Thread) bool { return self[t.ClientJID] }, func(t store.Thread) string { return t.Cursor })
 	if err != nil {
 		a.readFailed(w, r, err)
 		return
 	}
 	out := make([]map[string]any, 0, len(ts))
 	for _, t := range ts {
-		if self[t.ClientJID] || len(out) == limit {
-			continue
-		}
 		out = append(out, threadJSON(t))
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"threads": out, "count": len(out)})
+	writeJSON(w, r, http.StatusOK, map[string]any{"threads": out, "count": len(out), "nextCursor": orNil(next)})
 }
 
 func (a *API) inbox(w http.ResponseWriter, r *http.Request) {
@@ -95,33 +94,22 @@ func (a *API) inbox(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// One query (collection group / indexed), never one per thread. Notes
-	// to self are dropped, so ask for a little more, and more again only
-	// when self messages crowded out the page.
-	var out []map[string]any
-	for want := limit + 10; ; want *= 4 {
-		ms, err := a.d.Store.Inbox(r.Context(), id, want)
-		if err != nil {
-			a.readFailed(w, r, err)
-			return
-		}
-		out = out[:0]
-		for _, m := range ms {
-			if self[m.ClientJID] || len(out) == limit {
-				continue
-			}
-			j := messageJSON(m)
-			j["displayName"] = displayName(m)
-			out = append(out, j)
-		}
-		if len(out) == limit || len(ms) < want || want >= 16*maxLimit {
-			break
-		}
+	// One query (collection group / indexed) per page, never one per
+	// thread; notes to self are skipped by collect.
+	ms, next, err := collect(limit, r.URL.Query().Get("cursor"),
+		func(p store.Page) ([]store.Message, error) { return a.d.Store.Inbox(r.Context(), id, p) },
+		func(m store.Message) bool { return self[m.ClientJID] }, func(m store.Message) string { return m.Cursor })
+	if err != nil {
+		a.readFailed(w, r, err)
+		return
 	}
-	if out == nil {
-		out = []map[string]any{}
+	out := make([]map[string]any, 0, len(ms))
+	for _, m := range ms {
+		j := messageJSON(m)
+		j["displayName"] = displayName(m)
+		out = append(out, j)
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"messages": out, "count": len(out)})
+	writeJSON(w, r, http.StatusOK, map[string]any{"messages": out, "count": len(out), "nextCursor": orNil(next)})
 }
 
 // displayName without reading the thread: the sender's push name of an
@@ -161,7 +149,9 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 		a.readFailed(w, r, err)
 		return
 	}
-	ms, err := a.d.Store.ListMessages(r.Context(), tid, limit)
+	ms, next, err := collect(limit, r.URL.Query().Get("cursor"),
+		func(p store.Page) ([]store.Message, error) { return a.d.Store.ListMessages(r.Context(), tid, p) },
+		func(store.Message) bool { return false }, func(m store.Message) string { return m.Cursor })
 	if err != nil {
 		a.readFailed(w, r, err)
 		return
@@ -170,10 +160,54 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 	for _, m := range ms {
 		out = append(out, messageJSON(m))
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"thread": threadJSON(t), "messages": out, "count": len(out)})
+	writeJSON(w, r, http.StatusOK, map[string]any{"thread": threadJSON(t), "messages": out, "count": len(out), "nextCursor": orNil(next)})
+}
+
+// scanBudget bounds the items one read request looks at: an account whose
+// newest items are mostly notes to self answers a short page with a
+// nextCursor rather than scanning its whole history in one request.
+const scanBudget = 16 * maxLimit
+
+// collect fills one page of up to limit items not skipped, following the
+// store's cursors from after. next is the cursor of the last item looked
+// at when more items exist, "" at the end of the listing: the store is
+// asked for one item more than needed, so the end is known exactly.
+func collect[T any](limit int, after string, list func(store.Page) ([]T, error), skip func(T) bool, cursor func(T) string) (out []T, next string, err error) {
+	pos, scanned := after, 0
+	for {
+		// A little more than needed: notes to self are dropped.
+		want := limit - len(out) + 1 + 10
+		items, err := list(store.Page{Limit: want, After: pos})
+		if err != nil {
+			return nil, "", err
+		}
+		for _, it := range items {
+			if skip(it) {
+				pos = cursor(it)
+				scanned++
+				continue
+			}
+			if len(out) == limit {
+				return out, pos, nil // it proves there is more
+			}
+			out = append(out, it)
+			pos = cursor(it)
+			scanned++
+		}
+		if len(items) < want {
+			return out, "", nil
+		}
+		if scanned >= scanBudget {
+			return out, pos, nil
+		}
+	}
 }
 
 func (a *API) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrBadCursor) {
+		fail(w, r, http.StatusBadRequest, "invalid_cursor", "cursor is not a nextCursor of this listing: drop it to start from the newest")
+		return
+	}
 	a.log.Error("store read failed", "err", err)
 	fail(w, r, http.StatusServiceUnavailable, "store_unavailable", "the message store cannot be read right now; retry shortly")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -108,6 +109,132 @@ func TestReads(t *testing.T) {
 	}
 }
 
+// TestReadsPaging follows nextCursor through the three read routes while
+// newer messages arrive: every item once, in order, self-chat excluded,
+// nextCursor null on the last page.
+func TestReadsPaging(t *testing.T) {
+	e := newEnv(t)
+	e.wa.addAccount(readAcc, "+40720000000", daemon.StateConnected)
+	base := e.clk.Now().Add(-time.Hour)
+	seed(t, e.st, 40, base)
+	// Notes to self in the middle of the listing, and more messages in
+	// thread 7 (some at the same instant).
+	for i := 0; i < 5; i++ {
+		mustRecord(t, e.st, inbound(readAcc, 0, fmt.Sprintf("3EB0SELF%d", i), base.Add(time.Duration(20+i)*time.Second), "self"))
+		mustRecord(t, e.st, inbound(readAcc, 7, fmt.Sprintf("3EB0T7%d", i), base.Add(time.Duration(i/2)*time.Second), "t7"))
+	}
+	newer := 0
+	arrive := func() {
+		newer++
+		mustRecord(t, e.st, inbound(readAcc, 500+newer, fmt.Sprintf("3EB0NEW%d", newer), base.Add(time.Hour+time.Duration(newer)*time.Second), "newer"))
+	}
+	follow := func(path, key string, limit int) []string {
+		t.Helper()
+		var got []string
+		cursor := ""
+		for page := 0; ; page++ {
+			q := fmt.Sprintf("%s?limit=%d", path, limit)
+			if cursor != "" {
+				q += "&cursor=" + url.QueryEscape(cursor)
+			}
+			r := e.do("GET", q, e.user, nil)
+			items, _ := r.body[key].([]any)
+			if r.code != 200 || len(items) > limit {
+				t.Fatalf("%s page %d: %d %s", path, page, r.code, r.raw)
+			}
+			for _, x := range items {
+				m := x.(map[string]any)
+				if m["clientJid"] == "40720000000@s.whatsapp.net" {
+					t.Fatalf("%s: self-chat listed", path)
+				}
+				got = append(got, m["id"].(string))
+			}
+			nc, present := r.body["nextCursor"]
+			if !present {
+				t.Fatalf("%s: no nextCursor key: %s", path, r.raw)
+			}
+			if nc == nil {
+				return got
+			}
+			if len(items) != limit {
+				t.Fatalf("%s page %d: %d items and a nextCursor", path, page, len(items))
+			}
+			cursor = nc.(string)
+			arrive()
+		}
+	}
+	once := func(what string, got []string, want int) {
+		t.Helper()
+		seen := map[string]bool{}
+		for _, id := range got {
+			if seen[id] {
+				t.Fatalf("%s: %s twice", what, id)
+			}
+			seen[id] = true
+		}
+		if len(got) != want {
+			t.Fatalf("%s: %d items, want %d", what, len(got), want)
+		}
+	}
+	all := func(path, key string) []string {
+		r := e.do("GET", path+"?limit=200", e.user, nil)
+		var out []string
+		for _, x := range r.body[key].([]any) {
+			out = append(out, x.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+
+	wantThreads := all("/api/whatsapp/threads/"+readAcc, "threads")
+	once("threads", wantThreads, 39)
+	// Pages that are not filled by the listing's end, and pages that are
+	// (the last full page must still know whether more exist). Messages
+	// that arrived before a pass head its listing; those arriving during
+	// it never shift a later page.
+	for _, limit := range []int{7, 3, 13, 39} {
+		before := newer
+		got := follow("/api/whatsapp/threads/"+readAcc, "threads", limit)
+		if len(got) != before+39 || fmt.Sprint(got[before:]) != fmt.Sprint(wantThreads) {
+			t.Fatalf("threads limit %d (%d newer)\n got %v\nwant %v", limit, before, got, wantThreads)
+		}
+		once("threads", got, before+39)
+	}
+	wantInbox := all("/api/whatsapp/inbox/"+readAcc, "messages")[newer:]
+	once("inbox", wantInbox, 44)
+	for _, limit := range []int{4, 11, 44} {
+		before := newer
+		got := follow("/api/whatsapp/inbox/"+readAcc, "messages", limit)
+		if len(got) != before+44 || fmt.Sprint(got[before:]) != fmt.Sprint(wantInbox) {
+			t.Fatalf("inbox limit %d (%d newer)\n got %v\nwant %v", limit, before, got, wantInbox)
+		}
+		once("inbox", got, before+44)
+	}
+	t7 := dedupe.ThreadID(readAcc, "40720000007@s.whatsapp.net")
+	wantT7 := all("/api/whatsapp/messages/"+readAcc+"/"+t7, "messages")
+	once("thread 7", wantT7, 6)
+	for _, limit := range []int{1, 2, 4} {
+		if got := follow("/api/whatsapp/messages/"+readAcc+"/"+t7, "messages", limit); fmt.Sprint(got) != fmt.Sprint(wantT7) {
+			t.Fatalf("thread 7 limit %d\n got %v\nwant %v", limit, got, wantT7)
+		}
+	}
+
+	for _, bad := range []string{"garbage", "bm9wZQ", "%%%"} {
+		for _, path := range []string{"/api/whatsapp/threads/" + readAcc, "/api/whatsapp/inbox/" + readAcc, "/api/whatsapp/messages/" + readAcc + "/" + t7} {
+			r := e.do("GET", path+"?cursor="+url.QueryEscape(bad), e.user, nil)
+			if r.code != 400 || r.str("error") != "invalid_cursor" {
+				t.Fatalf("%s with cursor %q: %d %s", path, bad, r.code, r.raw)
+			}
+		}
+	}
+}
+
+func mustRecord(t testing.TB, st store.Store, m store.Message) {
+	t.Helper()
+	if _, err := st.RecordMessage(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // benchEnv is an API over a SQLite store holding 1,000 threads.
 func benchEnv(b *testing.B) (*env, *sqlite.Store) {
 	e := newEnv(b)
@@ -140,13 +267,13 @@ func BenchmarkInboxN1Baseline(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ths, err := st.ListThreads(ctx, readAcc, 100000)
+		ths, err := st.ListThreads(ctx, readAcc, store.Page{Limit: 100000})
 		if err != nil {
 			b.Fatal(err)
 		}
 		var all []store.Message
 		for _, t := range ths {
-			ms, err := st.ListMessages(ctx, t.ID, 50)
+			ms, err := st.ListMessages(ctx, t.ID, store.Page{Limit: 50})
 			if err != nil {
 				b.Fatal(err)
 			}

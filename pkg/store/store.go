@@ -10,7 +10,11 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -88,6 +92,9 @@ type Message struct {
 	Revoked     bool
 	IsDuplicate bool
 	DuplicateOf string
+	// Cursor is this message's position in the listing that returned it
+	// (ListMessages or Inbox): pass it as Page.After to continue after it.
+	Cursor string
 }
 
 // Thread is the summary document threads/{threadId}.
@@ -114,6 +121,9 @@ type Thread struct {
 	Hidden     bool
 	Archived   bool
 	RedirectTo string
+	// Cursor is this thread's position in ListThreads: pass it as
+	// Page.After to continue after it.
+	Cursor string
 }
 
 // Account is the accounts/{accountId} document as far as wactl owns it.
@@ -250,11 +260,13 @@ type Store interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 
 	GetThread(ctx context.Context, threadID string) (Thread, error)
-	ListThreads(ctx context.Context, accountID string, limit int) ([]Thread, error)
-	ListMessages(ctx context.Context, threadID string, limit int) ([]Message, error)
+	// ListThreads returns an account's threads, newest lastMessageAt first.
+	ListThreads(ctx context.Context, accountID string, p Page) ([]Thread, error)
+	// ListMessages returns a thread's messages, newest tsClient first.
+	ListMessages(ctx context.Context, threadID string, p Page) ([]Message, error)
 	// Inbox returns the newest messages of an account across threads,
 	// newest first, without a scan per thread.
-	Inbox(ctx context.Context, accountID string, limit int) ([]Message, error)
+	Inbox(ctx context.Context, accountID string, p Page) ([]Message, error)
 	// FindMessage resolves a WhatsApp id through the message_ids mapping.
 	FindMessage(ctx context.Context, accountID, waMessageID string) (Message, error)
 
@@ -276,4 +288,48 @@ type Store interface {
 	// (the Firestore journal is shipped) or ctx ends.
 	Flush(ctx context.Context) error
 	Close() error
+}
+
+// Page selects one page of a newest-first listing (ListThreads,
+// ListMessages, Inbox). Pages are keyset pages: they continue strictly after
+// the item whose Cursor is After, so items recorded newer than that item
+// never shift later pages (no repeats, no gaps).
+type Page struct {
+	Limit int    // at most this many items; <= 0 means 50
+	After string // an item's Cursor from the same listing; "" starts at the newest
+}
+
+// ErrBadCursor is returned by the listings when Page.After is not a cursor
+// this backend issued for that listing.
+var ErrBadCursor = errors.New("store: invalid page cursor")
+
+// Cursors are "<position>.<key>" in unpadded base64url: the item's sort
+// value (an integer time in the backend's precision) and the backend's
+// tie-break key (a row number, a document path). They are opaque to
+// callers; the format only has to round-trip within one backend.
+
+// EncodeCursor is for backends: the cursor of an item at sort position pos
+// with tie-break key.
+func EncodeCursor(pos int64, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(pos, 10) + "." + key))
+}
+
+// DecodeCursor is for backends: the position and key of a cursor, or an
+// error wrapping ErrBadCursor.
+func DecodeCursor(c string) (int64, string, error) {
+	// Strict and without the line breaks the decoder would skip: one
+	// cursor, one spelling.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
+	if err != nil || strings.ContainsAny(c, "\r\n") {
+		return 0, "", fmt.Errorf("%w: not base64url", ErrBadCursor)
+	}
+	ps, key, ok := strings.Cut(string(b), ".")
+	if !ok || key == "" {
+		return 0, "", fmt.Errorf("%w: no key", ErrBadCursor)
+	}
+	n, err := strconv.ParseInt(ps, 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != ps {
+		return 0, "", fmt.Errorf("%w: bad position", ErrBadCursor)
+	}
+	return n, key, nil
 }

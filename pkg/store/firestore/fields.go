@@ -113,18 +113,21 @@ func adoptUpdates(m *store.Message, existing map[string]any, ts time.Time) []fir
 }
 
 // statusRank orders message statuses so that receipts and echoes only move
-// a message forward (read never goes back to delivered).
+// a message forward (read never goes back to delivered): queued < sent <
+// failed < delivered < read. failed (a send given up for good) overrides
+// queued and sent, and a later delivered/read receipt still wins over it:
+// WhatsApp proved the message arrived.
 func statusRank(s string) int {
 	switch s {
 	case "queued":
 		return 1
 	case "sent":
 		return 2
-	case "delivered":
-		return 3
-	case "read":
-		return 4
 	case "failed":
+		return 3
+	case "delivered":
+		return 4
+	case "read":
 		return 5
 	}
 	return 0

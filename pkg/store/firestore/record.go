@@ -391,7 +391,18 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 		case msgSnap.Exists():
 			existing := msgSnap.Data()
 			if mapRef == nil {
-				continue // a queued send recorded again
+				// A queued send recorded again: only its status can change
+				// (the outbox worker marks a send failed for good this way).
+				if m.Status != "" && statusRank(m.Status) > statusRank(getStr(existing, "status")) {
+					b.Update(msgRef, []firestore.Update{
+						{Path: "status", Value: m.Status},
+						{Path: "updatedAt", Value: firestore.ServerTimestamp},
+					}, firestore.LastUpdateTime(msgSnap.UpdateTime))
+					writes++
+					claimed[msgRef.Path] = true
+					it.outcome = store.Updated
+				}
+				continue
 			}
 			b.Create(mapRef, mappingDoc(m, m.DocID, it.token))
 			writes++

@@ -543,16 +543,16 @@ func (j *Store) GetThread(ctx context.Context, threadID string) (store.Thread, e
 	return j.backend.GetThread(ctx, threadID)
 }
 
-func (j *Store) ListThreads(ctx context.Context, accountID string, limit int) ([]store.Thread, error) {
-	return j.backend.ListThreads(ctx, accountID, limit)
+func (j *Store) ListThreads(ctx context.Context, accountID string, p store.Page) ([]store.Thread, error) {
+	return j.backend.ListThreads(ctx, accountID, p)
 }
 
-func (j *Store) ListMessages(ctx context.Context, threadID string, limit int) ([]store.Message, error) {
-	return j.backend.ListMessages(ctx, threadID, limit)
+func (j *Store) ListMessages(ctx context.Context, threadID string, p store.Page) ([]store.Message, error) {
+	return j.backend.ListMessages(ctx, threadID, p)
 }
 
-func (j *Store) Inbox(ctx context.Context, accountID string, limit int) ([]store.Message, error) {
-	return j.backend.Inbox(ctx, accountID, limit)
+func (j *Store) Inbox(ctx context.Context, accountID string, p store.Page) ([]store.Message, error) {
+	return j.backend.Inbox(ctx, accountID, p)
 }
 
 func (j *Store) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (bool, error) {

@@ -124,7 +124,7 @@ func TestKill9KeepsEveryAcknowledgedMessage(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for p := range 7 {
-		ms, err := s.ListMessages(t.Context(), durMessage(p).ThreadID, 100000)
+		ms, err := s.ListMessages(t.Context(), durMessage(p).ThreadID, store.Page{Limit: 100000})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/wactl/wactl/pkg/store"
 )
@@ -29,6 +30,8 @@ func scanMessage(r scanner) (store.Message, error) {
 	return m, err
 }
 
+// queryMessages runs a listing whose first selected column is seq, then
+// messageCols, and gives each message its cursor (ts_client_ms, seq).
 func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]store.Message, error) {
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -37,13 +40,27 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]sto
 	defer rows.Close()
 	var out []store.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		var seq int64
+		var ts int64
+		m, err := scanMessage(prefixScanner{rows, &seq, &ts})
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
+		m.Cursor = store.EncodeCursor(ts, strconv.FormatInt(seq, 10))
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// prefixScanner scans two leading columns (the row key and its raw sort
+// value) before handing the rest to the shared scan function.
+type prefixScanner struct {
+	r        scanner
+	key, pos *int64
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.r.Scan(append([]any{p.key, p.pos}, dest...)...)
 }
 
 func limitOr(limit, def int) int {
@@ -53,18 +70,48 @@ func limitOr(limit, def int) int {
 	return limit
 }
 
-// ListMessages returns the newest messages of a thread, newest first.
-func (s *Store) ListMessages(ctx context.Context, threadID string, limit int) ([]store.Message, error) {
-	return s.queryMessages(ctx, `SELECT `+messageCols+` FROM messages
-WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) ORDER BY ts_client_ms DESC, seq DESC LIMIT ?`,
-		threadID, limitOr(limit, 50))
+// keyset is the WHERE fragment and arguments that continue a newest-first
+// listing ordered by (col DESC, rowid ASC) strictly after cursor. The first
+// term bounds the index range scan; rows at the cursor's own time are then
+// filtered by row key. rowid sits ascending in every index entry after the
+// indexed columns, so this order is the index's own: no sort step, even
+// among equal times (checked with EXPLAIN QUERY PLAN).
+func keyset(col, rowid, cursor string) (string, []any, error) {
+	if cursor == "" {
+		return "", nil, nil
+	}
+	pos, key, err := store.DecodeCursor(cursor)
+	if err != nil {
+		return "", nil, err
+	}
+	k, err := strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: not a row cursor of the embedded store", store.ErrBadCursor)
+	}
+	return ` AND ` + col + ` <= ? AND (` + col + ` < ? OR ` + rowid + ` > ?)`, []any{pos, pos, k}, nil
 }
 
-// Inbox returns the newest messages of an account, newest first, from one
+// ListMessages returns a page of a thread's messages, newest first.
+func (s *Store) ListMessages(ctx context.Context, threadID string, p store.Page) ([]store.Message, error) {
+	where, args, err := keyset("ts_client_ms", "seq", p.After)
+	if err != nil {
+		return nil, err
+	}
+	args = append(append([]any{threadID}, args...), limitOr(p.Limit, 50))
+	return s.queryMessages(ctx, `SELECT seq, ts_client_ms, `+messageCols+` FROM messages INDEXED BY messages_by_thread
+WHERE tkey = (SELECT tkey FROM threads WHERE id = ?)`+where+` ORDER BY ts_client_ms DESC, seq LIMIT ?`, args...)
+}
+
+// Inbox returns a page of an account's messages, newest first, from one
 // index range scan.
-func (s *Store) Inbox(ctx context.Context, accountID string, limit int) ([]store.Message, error) {
-	return s.queryMessages(ctx, `SELECT `+messageCols+` FROM messages INDEXED BY messages_by_account
-WHERE account_id = ? ORDER BY ts_client_ms DESC LIMIT ?`, accountID, limitOr(limit, 50))
+func (s *Store) Inbox(ctx context.Context, accountID string, p store.Page) ([]store.Message, error) {
+	where, args, err := keyset("ts_client_ms", "seq", p.After)
+	if err != nil {
+		return nil, err
+	}
+	args = append(append([]any{accountID}, args...), limitOr(p.Limit, 50))
+	return s.queryMessages(ctx, `SELECT seq, ts_client_ms, `+messageCols+` FROM messages INDEXED BY messages_by_account
+WHERE account_id = ?`+where+` ORDER BY ts_client_ms DESC, seq LIMIT ?`, args...)
 }
 
 // FindMessage resolves a WhatsApp id through message_ids.
@@ -107,20 +154,27 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (store.Thread, e
 	return t, nil
 }
 
-// ListThreads returns an account's threads, most recent first.
-func (s *Store) ListThreads(ctx context.Context, accountID string, limit int) ([]store.Thread, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+threadCols+` FROM threads WHERE account_id = ?
-ORDER BY last_message_at_ms DESC, id LIMIT ?`, accountID, limitOr(limit, 50))
+// ListThreads returns a page of an account's threads, most recent first.
+func (s *Store) ListThreads(ctx context.Context, accountID string, p store.Page) ([]store.Thread, error) {
+	where, args, err := keyset("last_message_at_ms", "tkey", p.After)
+	if err != nil {
+		return nil, err
+	}
+	args = append(append([]any{accountID}, args...), limitOr(p.Limit, 50))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT tkey, last_message_at_ms, `+threadCols+` FROM threads INDEXED BY threads_by_account
+WHERE account_id = ?`+where+` ORDER BY last_message_at_ms DESC, tkey LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Thread
 	for rows.Next() {
-		t, err := scanThread(rows)
+		var tkey, last int64
+		t, err := scanThread(prefixScanner{rows, &tkey, &last})
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
+		t.Cursor = store.EncodeCursor(last, strconv.FormatInt(tkey, 10))
 		out = append(out, t)
 	}
 	return out, rows.Err()

@@ -135,6 +135,11 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (status, next_attempt_ms);
 CREATE INDEX outbox_leases ON outbox (status, lease_until_ms);
 `,
+	// 2: cross-account scans by message time (wactl audit over every
+	// account) walk this index instead of sorting the whole table.
+	`
+CREATE INDEX messages_by_ts ON messages (ts_client_ms DESC);
+`,
 }
 
 // SchemaVersion is the version a freshly migrated database has.

@@ -24,10 +24,12 @@ ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING tkey`
 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (tkey, doc_id) DO NOTHING RETURNING seq`
 
-	// statusRank orders outbound statuses; failed and unknown rank lowest
-	// so a real delivery state always wins over them.
-	statusRankOld = `(CASE status WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 0 END)`
-	statusRankNew = `(CASE ?5 WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 0 END)`
+	// statusRank orders outbound statuses: queued < sent < failed <
+	// delivered < read. failed (a send given up for good) is terminal for
+	// the sender but a later delivered/read receipt still wins: WhatsApp
+	// proved the message arrived. Unknown statuses rank lowest.
+	statusRankOld = `(CASE status WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'failed' THEN 3 WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 ELSE 0 END)`
+	statusRankNew = `(CASE ?5 WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'failed' THEN 3 WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 ELSE 0 END)`
 
 	// sqlMergeMessage folds a repeat delivery into the existing document:
 	// ids the document lacks are filled in, the status only moves forward,

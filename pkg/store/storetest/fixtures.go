@@ -109,7 +109,7 @@ func record(t *testing.T, s store.Store, m store.Message, want ...store.Outcome)
 
 func messages(t *testing.T, s store.Store, threadID string) []store.Message {
 	t.Helper()
-	ms, err := s.ListMessages(ctx(t), threadID, 100000)
+	ms, err := s.ListMessages(ctx(t), threadID, store.Page{Limit: 100000})
 	if err != nil {
 		t.Fatalf("ListMessages(%s): %v", threadID, err)
 	}

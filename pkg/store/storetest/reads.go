@@ -27,7 +27,7 @@ func testReads(t *testing.T, open Opener) {
 	}
 	record(t, s, Inbound(other, 0, "3EB0ROTHER", base.Add(2*time.Hour), "other account"), store.Wrote)
 
-	ths, err := s.ListThreads(ctx(t), acc, 10)
+	ths, err := s.ListThreads(ctx(t), acc, store.Page{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,19 +39,19 @@ func testReads(t *testing.T, open Opener) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ListThreads order\n got %v\nwant %v", got, want)
 	}
-	if ths, err = s.ListThreads(ctx(t), acc, 2); err != nil || len(ths) != 2 || ths[1].ID != want[1] {
+	if ths, err = s.ListThreads(ctx(t), acc, store.Page{Limit: 2}); err != nil || len(ths) != 2 || ths[1].ID != want[1] {
 		t.Fatalf("ListThreads limit 2: %d threads, %v", len(ths), err)
 	}
 
-	ms, err := s.ListMessages(ctx(t), all[3].ThreadID, 2)
+	ms, err := s.ListMessages(ctx(t), all[3].ThreadID, store.Page{Limit: 2})
 	if err != nil || len(ms) != 2 || ms[0].WAMessageID != "3EB0R12" || ms[1].WAMessageID != "3EB0R11" {
 		t.Fatalf("ListMessages limit 2 newest first: %v, %v", ids(ms), err)
 	}
-	if ms, _ = s.ListMessages(ctx(t), all[0].ThreadID, 10); len(ms) != 4 || ms[0].WAMessageID != "3EB0RLATE" {
+	if ms, _ = s.ListMessages(ctx(t), all[0].ThreadID, store.Page{Limit: 10}); len(ms) != 4 || ms[0].WAMessageID != "3EB0RLATE" {
 		t.Fatalf("ListMessages thread 0: %v", ids(ms))
 	}
 
-	in, err := s.Inbox(ctx(t), acc, 5)
+	in, err := s.Inbox(ctx(t), acc, store.Page{Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func testReads(t *testing.T, open Opener) {
 			t.Fatalf("inbox message without its identity: %+v", m)
 		}
 	}
-	if in, _ = s.Inbox(ctx(t), acc, 100); len(in) != 13 {
+	if in, _ = s.Inbox(ctx(t), acc, store.Page{Limit: 100}); len(in) != 13 {
 		t.Fatalf("Inbox of all: %d messages, want 13", len(in))
 	}
 
@@ -74,10 +74,10 @@ func testReads(t *testing.T, open Opener) {
 	if _, err := s.FindMessage(ctx(t), acc, "3EB0ROTHER"); !isNotFound(err) {
 		t.Fatalf("FindMessage across accounts: %v, want ErrNotFound", err)
 	}
-	if ms, err := s.ListMessages(ctx(t), acc+"__nobody@s.whatsapp.net", 10); err != nil || len(ms) != 0 {
+	if ms, err := s.ListMessages(ctx(t), acc+"__nobody@s.whatsapp.net", store.Page{Limit: 10}); err != nil || len(ms) != 0 {
 		t.Fatalf("ListMessages of a missing thread: %d, %v", len(ms), err)
 	}
-	if ths, err := s.ListThreads(ctx(t), accountFor(3), 10); err != nil || len(ths) != 0 {
+	if ths, err := s.ListThreads(ctx(t), accountFor(3), store.Page{Limit: 10}); err != nil || len(ths) != 0 {
 		t.Fatalf("ListThreads of an unknown account: %d, %v", len(ths), err)
 	}
 }

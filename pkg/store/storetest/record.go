@@ -239,7 +239,7 @@ func testReceipts(t *testing.T, open Opener) {
 	if _, err := s.FindMessage(ctx(t), acc, "3EB0UNKNOWN"); !isNotFound(err) {
 		t.Fatalf("receipt for an unknown id created something: %v", err)
 	}
-	if ms, err := s.Inbox(ctx(t), acc, 100); err != nil || len(ms) != 3 {
+	if ms, err := s.Inbox(ctx(t), acc, store.Page{Limit: 100}); err != nil || len(ms) != 3 {
 		t.Fatalf("Inbox has %d messages, %v; want 3", len(ms), err)
 	}
 }

@@ -20,11 +20,18 @@
 //     with the WhatsApp id attaches the id (mapping created, Updated).
 //   - Merging a repeat never creates a document and never changes the
 //     document id; outbound status only moves forward
-//     (queued < sent < delivered < read).
+//     (queued < sent < failed < delivered < read): a send that fails for
+//     good marks a queued or sent document failed, and a later delivered or
+//     read receipt still wins over failed (WhatsApp proved it arrived).
 //   - Receipts for unknown ids are ignored (nil error, nothing written);
 //     edits and revokes of unknown ids return store.ErrNotFound.
 //   - ListMessages and Inbox are newest first by tsClient; ListThreads is
-//     newest first by lastMessageAt; limit caps the answer.
+//     newest first by lastMessageAt; Page.Limit caps the answer (<= 0: 50).
+//     Items at the same time come in a backend-defined but fixed order.
+//     Following each page's last Cursor as the next Page.After lists every
+//     item exactly once, in the same order as one big page, even while
+//     newer items are recorded; a cursor the backend did not issue for that
+//     listing fails with store.ErrBadCursor.
 //   - PutAccount writes every field wactl owns as given (so a QR or an error
 //     can be cleared), except CreatedAt, which is kept once set; fields of
 //     other writers are left alone. A non-zero Epoch lower than the stored
@@ -68,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EchoOfQueuedSend", func(t *testing.T) { t.Parallel(); testEchoOfQueuedSend(t, open) })
 	t.Run("EchoOfImmediateSend", func(t *testing.T) { t.Parallel(); testEchoOfImmediateSend(t, open) })
 	t.Run("Receipts", func(t *testing.T) { t.Parallel(); testReceipts(t, open) })
+	t.Run("FailedStatus", func(t *testing.T) { t.Parallel(); testFailedStatus(t, open) })
 	t.Run("EditRevoke", func(t *testing.T) { t.Parallel(); testEditRevoke(t, open) })
 	t.Run("HistoryWithLive", func(t *testing.T) { t.Parallel(); testHistoryWithLive(t, open) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { t.Parallel(); testConcurrentWriters(t, open) })
@@ -75,6 +83,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("StrongDedupe", func(t *testing.T) { t.Parallel(); testStrongDedupe(t, open) })
 	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open) })
 	t.Run("Reads", func(t *testing.T) { t.Parallel(); testReads(t, open) })
+	t.Run("Paging", func(t *testing.T) { t.Parallel(); testPaging(t, open) })
 	t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, open) })
 	t.Run("OutboxConcurrentClaims", func(t *testing.T) { t.Parallel(); testOutboxConcurrentClaims(t, open) })
 	t.Run("Health", func(t *testing.T) { t.Parallel(); testHealth(t, open) })
