@@ -45,9 +45,17 @@ func peakRSS(b *testing.B) func() float64 {
 
 // BenchmarkEmbeddedAudit1M audits 1,000,000 messages in 1,000 threads, 10%
 // of them duplicates, of an embedded store (target: ≤ 3 s, ≤ 150 MB RSS).
+// Sub-benchmarks, in one run over one database: baseline is the previous
+// twelve-column scan, scan the current one; tsindex repeats both after
+// adding the store's index on ts_client_ms (messages_by_ts); limit500
+// is the default --limit over the whole table.
 func BenchmarkEmbeddedAudit1M(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "wactl.db")
+	// WACTL_AUDIT_BENCH_DB keeps the database for inspecting query plans.
+	if p := os.Getenv("WACTL_AUDIT_BENCH_DB"); p != "" {
+		path = p
+	}
 	if err := audittest.CreateSQLite(ctx, path); err != nil {
 		b.Fatal(err)
 	}
@@ -55,8 +63,12 @@ func BenchmarkEmbeddedAudit1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer db.Close()
 	base := now.Add(-24 * time.Hour).UnixMilli()
 	for _, q := range []string{
+		// Measured first as stores before the store's ts_client_ms
+		// index (migration messages_by_ts), then with it.
+		`DROP INDEX IF EXISTS messages_by_ts`,
 		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000)
 		 INSERT INTO threads (id, account_id) SELECT 'account_prod_x__' || i || '@s.whatsapp.net', 'account_prod_x' FROM n`,
 		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 999999)
@@ -74,33 +86,57 @@ func BenchmarkEmbeddedAudit1M(b *testing.B) {
 	}
 	// The daemon's store checkpoints its WAL; a million rows left in the
 	// WAL would measure WAL lookups instead.
-	if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		b.Fatal(err)
-	}
-	db.Close()
-	e, err := audit.OpenEmbedded(ctx, path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	sel := audit.Selection{Window: 48 * time.Hour, Limit: 1_000_000, Key: audit.KeyAuto, Now: now}
-	rss := peakRSS(b)
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r, err := audit.Run(ctx, e, audit.Options{Selection: sel})
-		if err != nil {
+	checkpoint := func() {
+		if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			b.Fatal(err)
 		}
-		if r.TotalDocs != 1_000_000 || r.DuplicatesCount != 100_000 {
-			b.Fatalf("totalDocs=%d duplicatesCount=%d", r.TotalDocs, r.DuplicatesCount)
-		}
 	}
-	b.StopTimer()
-	// CPU seconds per audit: on a shared, oversubscribed machine wall time
-	// measures the neighbours; the CPU time is what the audit costs.
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
-	b.ReportMetric(rss(), "peakRSS-MB")
+	checkpoint()
+	all := audit.Selection{Window: 48 * time.Hour, Limit: 1_000_000, Key: audit.KeyAuto, Now: now}
+	small := audit.Selection{Window: 48 * time.Hour, Limit: 500, Key: audit.KeyAuto, Now: now}
+	run := func(name string, baseline bool, sel audit.Selection, wantDocs, wantDups int) {
+		b.Run(name, func(b *testing.B) {
+			e, err := audit.OpenEmbedded(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			var src audit.Source = e
+			if baseline {
+				src = &audit.BaselineEmbedded{Embedded: e}
+			}
+			rss := peakRSS(b)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r, err := audit.Run(ctx, src, audit.Options{Selection: sel})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.TotalDocs != wantDocs || (wantDups >= 0 && r.DuplicatesCount != wantDups) {
+					b.Fatalf("totalDocs=%d duplicatesCount=%d", r.TotalDocs, r.DuplicatesCount)
+				}
+			}
+			b.StopTimer()
+			// CPU seconds per audit: on a shared, oversubscribed machine
+			// wall time measures the neighbours; the CPU time is what the
+			// audit costs.
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric(rss(), "peakRSS-MB")
+		})
+	}
+	run("baseline", true, all, 1_000_000, 100_000)
+	run("scan", false, all, 1_000_000, 100_000)
+	run("baseline/limit500", true, small, 500, -1)
+	run("scan/limit500", false, small, 500, -1)
+	if _, err := db.Exec(`CREATE INDEX messages_by_ts ON messages (ts_client_ms DESC)`); err != nil {
+		b.Fatal(err)
+	}
+	checkpoint()
+	run("tsindex/baseline", true, all, 1_000_000, 100_000)
+	run("tsindex/scan", false, all, 1_000_000, 100_000)
+	run("tsindex/baseline/limit500", true, small, 500, -1)
+	run("tsindex/scan/limit500", false, small, 500, -1)
 }
 
 func cpuTime() time.Duration {

@@ -113,14 +113,16 @@ func sha1Hex(s string) string {
 }
 
 func groupKey(thread, kind, value string) GroupKey {
-	h := sha1.New()
-	h.Write([]byte(thread))
-	h.Write([]byte{0})
-	h.Write([]byte(kind))
-	h.Write([]byte{0})
-	h.Write([]byte(value))
-	var sum [sha1.Size]byte
+	// One sha1.Sum over a stack buffer: sha1.New and the []byte
+	// conversions cost four allocations per document.
+	var buf [256]byte
+	b := append(buf[:0], thread...)
+	b = append(b, 0)
+	b = append(b, kind...)
+	b = append(b, 0)
+	b = append(b, value...)
+	sum := sha1.Sum(b)
 	var k GroupKey
-	copy(k[:], h.Sum(sum[:0]))
+	copy(k[:], sum[:])
 	return k
 }

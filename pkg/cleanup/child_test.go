@@ -19,6 +19,9 @@ import (
 const (
 	childEnv     = "WACTL_CLEANUP_CHILD"
 	childProject = "WACTL_CLEANUP_CHILD_PROJECT"
+	// childDB, when set, makes the child clean the embedded store at
+	// this path instead of Firestore.
+	childDB = "WACTL_CLEANUP_CHILD_DB"
 )
 
 func manySel() audit.Selection {
@@ -29,12 +32,23 @@ func manySel() audit.Selection {
 // once the first batch is committed, says so and waits to be killed.
 func runChild() int {
 	ctx := context.Background()
-	c, err := fsclient.New(ctx, fsclient.Options{ProjectID: os.Getenv(childProject), EmulatorHost: os.Getenv("FIRESTORE_EMULATOR_HOST")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	var b audit.Backend
+	if path := os.Getenv(childDB); path != "" {
+		e, err := audit.OpenEmbedded(ctx, path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		b = e
+	} else {
+		c, err := fsclient.New(ctx, fsclient.Options{ProjectID: os.Getenv(childProject), EmulatorHost: os.Getenv("FIRESTORE_EMULATOR_HOST")})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		b = audit.NewFirestore(c)
 	}
-	_, err = Run(ctx, audit.NewFirestore(c), Options{Selection: manySel(), Apply: true, Progress: func(done, total int) {
+	_, err := Run(ctx, b, Options{Selection: manySel(), Apply: true, Progress: func(done, total int) {
 		fmt.Printf("committed %d/%d\n", done, total)
 		select {} // killed here, between batches
 	}})
