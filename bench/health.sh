@@ -8,7 +8,8 @@ secs=${1:-10}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
-go build -o "$tmp/wactl" ./cmd/wactl
+make -s build >/dev/null   # the shipped binary: static, stripped
+cp bin/wactl "$tmp/wactl"
 go build -o "$tmp/bare" ./bench/barehttp
 
 (cd "$tmp" && STATE_DIRECTORY="$tmp/data" PORT=18080 INSTANCE_ID=bench exec ./wactl serve --log-level warn) &

@@ -228,3 +228,25 @@ func TestUnknownRouteAndBadRequestID(t *testing.T) {
 		t.Fatalf("request id not replaced: %q", id)
 	}
 }
+
+// BenchmarkHealthHandler is /health through the full handler chain
+// (request id, metrics, mux) against a bare handler writing a small JSON
+// body, in the same run: the in-process part of bench/health.sh.
+func BenchmarkHealthHandler(b *testing.B) {
+	idle := sampleStatus()
+	idle.Accounts = nil // what bench/health.sh measures: 0 accounts
+	h := NewHandler(HandlerOptions{Status: func() Status { return idle }})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":true,"status":"ok"}` + "\n"))
+	})
+	for name, handler := range map[string]http.Handler{"wactl": h, "bare": bare} {
+		b.Run(name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/health", nil)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				handler.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}

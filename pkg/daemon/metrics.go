@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +79,18 @@ func b2f(b bool) float64 {
 // httpMetrics measures request latency per route pattern (not per raw
 // path, which would explode label cardinality with account ids).
 type httpMetrics struct {
-	latency *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	observers sync.Map // route+code → prometheus.Observer, saving the label hashing per request
+}
+
+func (m *httpMetrics) observer(route string, code int) prometheus.Observer {
+	key := route + "|" + strconv.Itoa(code)
+	if o, ok := m.observers.Load(key); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.latency.WithLabelValues(route, strconv.Itoa(code))
+	m.observers.Store(key, o)
+	return o
 }
 
 func newHTTPMetrics() *httpMetrics {
@@ -98,7 +110,7 @@ func (m *httpMetrics) wrap(mux *http.ServeMux) http.Handler {
 		if pattern == "" {
 			pattern = "unmatched"
 		}
-		m.latency.WithLabelValues(pattern, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		m.observer(pattern, rec.code).Observe(time.Since(start).Seconds())
 	})
 }
 
