@@ -15,14 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
-	"github.com/wactl/wactl/internal/cmd"
 	"github.com/wactl/wactl/internal/cmd/doctor"
 	"github.com/wactl/wactl/internal/cmdutil"
 	"github.com/wactl/wactl/internal/iostreams"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
+	"github.com/wactl/wactl/internal/watest/child"
 	"github.com/wactl/wactl/pkg/config"
 	pdoctor "github.com/wactl/wactl/pkg/doctor"
 	"github.com/wactl/wactl/pkg/sessions"
@@ -31,15 +29,7 @@ import (
 // TestMain makes the test binary `wactl` in a child process when
 // WACTL_TEST_MAIN=1 (as serve_test does), for the real daemon.
 func TestMain(m *testing.M) {
-	if os.Getenv("WACTL_TEST_MAIN") == "1" {
-		os.Exit(cmd.MainWith(func(f *cmdutil.Factory) {
-			f.ConfigureWAClient = func(c *whatsmeow.Client) {
-				if _, err := wafake.ConfigureClientFromEnv(c); err != nil {
-					panic(err)
-				}
-			}
-		}))
-	}
+	child.Run()
 	os.Exit(m.Run())
 }
 

@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
-	"github.com/wactl/wactl/internal/cmd"
-	"github.com/wactl/wactl/internal/cmdutil"
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/watest/child"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/pair/pairtest"
 	"github.com/wactl/wactl/pkg/sessions"
@@ -26,15 +24,7 @@ import (
 // with the fake WhatsApp server's address taken from the environment.
 func TestMain(m *testing.M) {
 	wmlog.ReplaceLibsignal(nil)
-	if os.Getenv("WACTL_TEST_MAIN") == "1" {
-		os.Exit(cmd.MainWith(func(f *cmdutil.Factory) {
-			f.ConfigureWAClient = func(c *whatsmeow.Client) {
-				if _, err := wafake.ConfigureClientFromEnv(c); err != nil {
-					panic(err)
-				}
-			}
-		}))
-	}
+	child.Run()
 	os.Exit(m.Run())
 }
 

@@ -14,13 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
-	"github.com/wactl/wactl/internal/cmd"
-	"github.com/wactl/wactl/internal/cmdutil"
 	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
+	"github.com/wactl/wactl/internal/watest/child"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
@@ -28,15 +25,7 @@ import (
 // real command tree in a real child process, with the one test hook that
 // points whatsmeow at the fake WhatsApp server named in the environment.
 func TestMain(m *testing.M) {
-	if os.Getenv("WACTL_TEST_MAIN") == "1" {
-		os.Exit(cmd.MainWith(func(f *cmdutil.Factory) {
-			f.ConfigureWAClient = func(c *whatsmeow.Client) {
-				if _, err := wafake.ConfigureClientFromEnv(c); err != nil {
-					panic(err)
-				}
-			}
-		}))
-	}
+	child.Run()
 	os.Exit(fsemu.Main(m))
 }
 
