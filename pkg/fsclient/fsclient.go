@@ -60,7 +60,11 @@ func New(ctx context.Context, o Options) (*firestore.Client, error) {
 	// not consulted here: WithGRPCConn above already points at the emulator.
 	c, err := firestore.NewClientWithDatabase(ctx, o.ProjectID, db, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("firestore client (project %s): %w", o.ProjectID, err)
+		hint := ""
+		if o.EmulatorHost == "" && o.CredentialsFile == "" {
+			hint = " (give a service-account file with store.firestore.credentials_file or GOOGLE_APPLICATION_CREDENTIALS, or set store.firestore.emulator_host for an emulator)"
+		}
+		return nil, fmt.Errorf("firestore client (project %s): %w%s", o.ProjectID, err, hint)
 	}
 	return c, nil
 }
