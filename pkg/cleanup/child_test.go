@@ -74,25 +74,7 @@ func TestFirestoreKilledApplyResumes(t *testing.T) {
 	}
 	want := snapshot(t, ref)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childProject+"="+project)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "committed 250/300") {
-		_ = cmd.Process.Kill()
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup code runs
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	killChildAfter(t, "committed 250/300", childProject+"="+project)
 
 	mid := snapshot(t, c)
 	if mid.countMarked() != 250 {
@@ -117,4 +99,31 @@ func TestFirestoreKilledApplyResumes(t *testing.T) {
 			t.Fatalf("thread %s: %v vs %v", k, got.threads[audittest.ThreadA][k], want.threads[audittest.ThreadA][k])
 		}
 	}
+}
+
+// killChildAfter runs this test binary as a cleanup child (env selects its
+// store), waits for it to report the first committed batch (want) and kills
+// it with SIGKILL, so no cleanup code runs.
+func killChildAfter(t *testing.T, want string, env string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", env)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, want) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
 }

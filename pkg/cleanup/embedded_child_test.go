@@ -1,13 +1,9 @@
 package cleanup
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/wactl/wactl/pkg/audit/audittest"
@@ -32,26 +28,7 @@ func TestEmbeddedKilledApplyResumes(t *testing.T) {
 	}
 	want := sqlSnapshot(t, refPath)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childDB+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "committed 500/700") {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup code runs
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	killChildAfter(t, "committed 500/700", childDB+"="+path)
 
 	mid := sqlSnapshot(t, path)
 	if n := mid.countMarked(); n != 500 {
