@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -24,9 +26,11 @@ func multiValues(cols, rows int) string {
 var (
 	sqlMultiGetMapping = `SELECT wa_message_id, seq FROM message_ids WHERE account_id = ? AND wa_message_id IN (` +
 		strings.TrimSuffix(strings.Repeat("?,", multiRows), ",") + `)`
-	sqlMultiMapping = `INSERT INTO message_ids (account_id, wa_message_id, seq) VALUES ` + multiValues(3, multiRows)
+	sqlMultiDocSeq = `SELECT doc_id, seq FROM messages WHERE doc_id IN (` +
+		strings.TrimSuffix(strings.Repeat("?,", multiRows), ",") + `)`
 	sqlMultiMessage = strings.Replace(strings.TrimSuffix(sqlInsertMessage, ` RETURNING seq`),
-		`VALUES `+multiValues(messageParams, 1), `VALUES `+multiValues(messageParams, multiRows), 1) + ` RETURNING tkey, doc_id, seq`
+		`VALUES `+multiValues(messageParams, 1), `VALUES `+multiValues(messageParams, multiRows), 1)
+	sqlInsertMessageOnly = strings.TrimSuffix(sqlInsertMessage, ` RETURNING seq`)
 )
 
 // many records a batch with the same outcomes as calling one for each
@@ -57,111 +61,116 @@ func (r *recorder) many(batch []store.Message, outs []store.Outcome) error {
 }
 
 func groupable(part []store.Message) bool {
-	seen := make(map[string]struct{}, 2*len(part))
+	seen := make(map[string]struct{}, len(part))
 	for i := range part {
 		m := &part[i]
-		if m.WAMessageID == "" || m.AccountID != part[0].AccountID {
+		// A document id other than the derived one (an app send) may need
+		// an alias: such messages go one by one.
+		if m.WAMessageID == "" || m.AccountID != part[0].AccountID || m.DocID != dedupe.MessageDocID(m.AccountID, m.WAMessageID) {
 			return false
 		}
-		kw, kd := "w"+m.WAMessageID, "d"+m.ThreadID+"|"+m.DocID
-		if _, dup := seen[kw]; dup {
+		if _, dup := seen[m.WAMessageID]; dup {
 			return false
 		}
-		if _, dup := seen[kd]; dup {
-			return false
-		}
-		seen[kw], seen[kd] = struct{}{}, struct{}{}
+		seen[m.WAMessageID] = struct{}{}
 	}
 	return true
 }
 
-type docKey struct {
-	tkey int64
-	doc  string
-}
-
+// group records multiRows messages whose document ids are their derived
+// ones: an alias lookup, one insert, and one lookup of the documents that
+// existed already (a repeated sync); no message_ids rows are written.
 func (r *recorder) group(part []store.Message, outs []store.Outcome) error {
 	st := r.s.stmts
 	acc := part[0].AccountID
 
-	// 1. Which ids are known already?
+	// 1. Ids with an alias belong to another document already.
 	args := make([]any, 0, messageParams*multiRows)
 	args = append(args, acc)
 	for i := range part {
 		args = append(args, part[i].WAMessageID)
 	}
-	rows, err := r.ts.get(st.multiGetMapping).Query(args...)
+	known, err := r.pairs(st.multiGetMapping, args, "message_ids lookup")
 	if err != nil {
-		return fmt.Errorf("message_ids lookup: %w", err)
-	}
-	known := make(map[string]int64, multiRows)
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			rows.Close()
-			return err
-		}
-		known[id] = seq
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 
-	// 2. Insert the new ones.
-	tkeys := make([]int64, len(part))
+	// 2. Insert the others. A document that exists already is not
+	// inserted (ON CONFLICT DO NOTHING). RETURNING would say which rows
+	// were, but costs as much as the index work itself (SQLite buffers the
+	// returned rows in a temporary b-tree), so the row count says it in
+	// the common case: all of them.
 	args = args[:0]
 	for i := range part {
 		m := &part[i]
 		if _, ok := known[m.WAMessageID]; ok {
 			continue
 		}
-		if tkeys[i], err = r.threadKey(m); err != nil {
+		tkey, err := r.threadKey(m)
+		if err != nil {
 			return err
 		}
-		args = append(args, r.messageArgs(tkeys[i], m)...)
+		args = append(args, r.messageArgs(tkey, m)...)
 	}
-	inserted := make(map[docKey]int64, multiRows)
-	if len(args) == messageParams*multiRows {
-		rows, err := r.ts.get(st.multiMessage).Query(args...)
-		if err != nil {
-			return fmt.Errorf("insert messages: %w", err)
-		}
-		for rows.Next() {
-			var k docKey
-			var seq int64
-			if err := rows.Scan(&k.tkey, &k.doc, &seq); err != nil {
-				rows.Close()
-				return err
-			}
-			inserted[k] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	todo := len(args) / messageParams
+	var added int64
+	if todo == multiRows {
+		if added, err = rowsAffected(r.ts.get(st.multiMessage).Exec(args...)); err != nil {
 			return fmt.Errorf("insert messages: %w", err)
 		}
 	} else {
 		for i := 0; i < len(args); i += messageParams {
-			var seq int64
-			err := r.ts.get(st.insertMessage).QueryRow(args[i : i+messageParams]...).Scan(&seq)
-			if err == nil {
-				inserted[docKey{args[i].(int64), args[i+2].(string)}] = seq
-			} else if !errors.Is(err, sql.ErrNoRows) {
+			n, err := rowsAffected(r.ts.get(st.insertMessageOnly).Exec(args[i : i+messageParams]...))
+			if err != nil {
 				return fmt.Errorf("insert message: %w", err)
 			}
+			added += n
 		}
 	}
 
-	// 3. Map the inserted ids in one statement when all were inserted.
-	if len(inserted) == multiRows {
+	// 3. Unless all were new, look the documents up (one statement; the
+	// IN list is padded with a repeat so one prepared statement fits any
+	// count). SQLite gives a new row a rowid above every existing one
+	// (max + 1; no AUTOINCREMENT wrap-around at 2^63 in practice), so the
+	// `added` highest row ids are the rows just inserted.
+	inserted := make(map[string]bool, todo)
+	existing := map[string]int64{}
+	if int(added) == todo {
+		for i := range part {
+			if _, ok := known[part[i].WAMessageID]; !ok {
+				inserted[part[i].DocID] = true
+			}
+		}
+	} else {
 		args = args[:0]
 		for i := range part {
-			m := &part[i]
-			args = append(args, acc, m.WAMessageID, inserted[docKey{tkeys[i], m.DocID}])
+			if _, ok := known[part[i].WAMessageID]; !ok {
+				args = append(args, part[i].DocID)
+			}
 		}
-		if _, err := r.ts.get(st.multiMapping).Exec(args...); err != nil {
-			return fmt.Errorf("message_ids: %w", err)
+		for len(args) < multiRows {
+			args = append(args, args[0])
+		}
+		if existing, err = r.pairs(st.multiDocSeq, args, "find documents"); err != nil {
+			return err
+		}
+		seqs := make([]int64, 0, len(existing))
+		for _, seq := range existing {
+			seqs = append(seqs, seq)
+		}
+		slices.Sort(seqs)
+		if int(added) > len(seqs) {
+			return fmt.Errorf("insert messages: %d rows inserted but %d documents found", added, len(seqs))
+		}
+		newFrom := int64(math.MaxInt64)
+		if added > 0 {
+			newFrom = seqs[len(seqs)-int(added)]
+		}
+		for doc, seq := range existing {
+			if seq >= newFrom {
+				inserted[doc] = true
+				delete(existing, doc)
+			}
 		}
 	}
 
@@ -170,21 +179,48 @@ func (r *recorder) group(part []store.Message, outs []store.Outcome) error {
 		m := &part[i]
 		var o store.Outcome
 		if seq, ok := known[m.WAMessageID]; ok {
-			if o, err = r.merge(seq, m); err != nil {
-				return err
-			}
-		} else if seq, ok := inserted[docKey{tkeys[i], m.DocID}]; ok {
+			o, err = r.merge(seq, m)
+		} else if inserted[m.DocID] {
 			o = store.Wrote
-			if len(inserted) != multiRows {
-				if err := r.addMapping(m, seq); err != nil {
-					return err
-				}
-			}
-		} else if o, err = r.mergeExistingDoc(tkeys[i], m); err != nil {
+		} else if seq, ok := existing[m.DocID]; ok {
+			o, err = r.merge(seq, m)
+		} else {
+			err = fmt.Errorf("document %s was neither inserted nor found", m.DocID)
+		}
+		if err != nil {
 			return err
 		}
 		outs[i] = o
 		r.count(m, o)
 	}
 	return nil
+}
+
+// pairs runs a query of (text, seq) rows and returns them as a map.
+func (r *recorder) pairs(stmt *sql.Stmt, args []any, what string) (map[string]int64, error) {
+	rows, err := r.ts.get(stmt).Query(args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64, multiRows)
+	for rows.Next() {
+		var k string
+		var seq int64
+		if err := rows.Scan(&k, &seq); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out[k] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -114,10 +115,10 @@ func (s *Store) Inbox(ctx context.Context, accountID string, p store.Page) ([]st
 WHERE account_id = ?`+where+` ORDER BY ts_client_ms DESC, seq LIMIT ?`, args...)
 }
 
-// FindMessage resolves a WhatsApp id through message_ids.
+// FindMessage resolves a WhatsApp id to its document (see sqlGetMapping).
 func (s *Store) FindMessage(ctx context.Context, accountID, waMessageID string) (store.Message, error) {
 	m, err := scanMessage(s.rdb.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages
-WHERE seq = (SELECT seq FROM message_ids WHERE account_id = ? AND wa_message_id = ?)`, accountID, waMessageID))
+WHERE seq = (`+sqlGetMapping+`)`, accountID, waMessageID, dedupe.MessageDocID(accountID, waMessageID)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, fmt.Errorf("sqlite store: message %s of %s: %w", waMessageID, accountID, store.ErrNotFound)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -113,7 +114,7 @@ func (r *recorder) decide(m *store.Message) (store.Outcome, error) {
 			case err == nil:
 				// The id points at the surviving document, so receipts
 				// and edits of this id still find a message.
-				return store.StrongSkipped, r.addMapping(m, seq)
+				return store.StrongSkipped, r.addAlias(m, seq)
 			case !errors.Is(err, sql.ErrNoRows):
 				return 0, fmt.Errorf("strong dedupe lookup: %w", err)
 			}
@@ -127,42 +128,50 @@ func (r *recorder) decide(m *store.Message) (store.Outcome, error) {
 	err = r.ts.get(st.insertMessage).QueryRow(r.messageArgs(tkey, m)...).Scan(&seq)
 	switch {
 	case err == nil:
-		return store.Wrote, r.addMapping(m, seq)
+		return store.Wrote, r.mapOwnDoc(m, seq)
 	case !errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	// The document id exists already: an app send queued under its
 	// requestId, now recorded with its WhatsApp id.
-	return r.mergeExistingDoc(tkey, m)
+	return r.mergeExistingDoc(m)
 }
 
-func (r *recorder) mergeExistingDoc(tkey int64, m *store.Message) (store.Outcome, error) {
+func (r *recorder) mergeExistingDoc(m *store.Message) (store.Outcome, error) {
 	var seq int64
-	if err := r.ts.get(r.s.stmts.docSeq).QueryRow(tkey, m.DocID).Scan(&seq); err != nil {
+	if err := r.ts.get(r.s.stmts.docSeq).QueryRow(m.DocID).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("find document %s: %w", m.DocID, err)
 	}
-	if err := r.addMapping(m, seq); err != nil {
+	if err := r.mapOwnDoc(m, seq); err != nil {
 		return 0, err
 	}
 	return r.merge(seq, m)
 }
 
+// mappingSeq finds the document a WhatsApp id already has: its alias, or
+// its derived document.
 func (r *recorder) mappingSeq(m *store.Message) (int64, bool, error) {
-	var seq int64
-	err := r.ts.get(r.s.stmts.getMapping).QueryRow(m.AccountID, m.WAMessageID).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	var seq sql.NullInt64
+	err := r.ts.get(r.s.stmts.getMapping).QueryRow(m.AccountID, m.WAMessageID, dedupe.MessageDocID(m.AccountID, m.WAMessageID)).Scan(&seq)
 	if err != nil {
 		return 0, false, fmt.Errorf("message_ids lookup: %w", err)
 	}
-	return seq, true, nil
+	return seq.Int64, seq.Valid, nil
 }
 
-func (r *recorder) addMapping(m *store.Message, seq int64) error {
-	if m.WAMessageID == "" {
+// mapOwnDoc makes m's WhatsApp id find seq, the document of m's own
+// document id. An id finds its derived document without a row, so only a
+// document with another id (an app send, keyed by its requestId) needs an
+// alias.
+func (r *recorder) mapOwnDoc(m *store.Message, seq int64) error {
+	if m.WAMessageID == "" || m.DocID == dedupe.MessageDocID(m.AccountID, m.WAMessageID) {
 		return nil
 	}
+	return r.addAlias(m, seq)
+}
+
+// addAlias points m's WhatsApp id at document seq.
+func (r *recorder) addAlias(m *store.Message, seq int64) error {
 	if _, err := r.ts.get(r.s.stmts.insertMapping).Exec(m.AccountID, m.WAMessageID, seq); err != nil {
 		return fmt.Errorf("message_ids: %w", err)
 	}

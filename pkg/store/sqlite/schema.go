@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // migrations are applied in order, each in its own transaction; the index
@@ -140,36 +141,139 @@ CREATE INDEX outbox_leases ON outbox (status, lease_until_ms);
 	`
 CREATE INDEX messages_by_ts ON messages (ts_client_ms DESC);
 `,
+	// 3: a message document is found by its document id alone, and the
+	// message_ids table keeps only aliases. A document id is unique without
+	// its thread: dedupe.MessageDocID hashes the account and the WhatsApp
+	// id, and an app-queued send's id is its requestId (the outbox key).
+	// So the WhatsApp id of a recorded message is found through its derived
+	// document id, and only a WhatsApp id whose document has another id (an
+	// app send's echo, a strong-dedupe twin) needs a message_ids row. That
+	// leaves one randomly ordered index per message instead of two — on a
+	// large history sync the random index pages were most of what every
+	// commit wrote. Rows written by earlier versions stay valid aliases.
+	// SQLite cannot drop a table constraint, so the table is rebuilt (the
+	// documented procedure: foreign keys off, copy, drop, rename, check).
+	`
+CREATE TABLE messages_v3 (
+	seq                 INTEGER PRIMARY KEY,
+	tkey                INTEGER NOT NULL REFERENCES threads (tkey),
+	thread_id           TEXT NOT NULL,
+	doc_id              TEXT NOT NULL UNIQUE,
+	account_id          TEXT NOT NULL,
+	client_jid          TEXT NOT NULL,
+	client_jid_raw      TEXT NOT NULL,
+	raw_jid             TEXT NOT NULL,
+	resolved_jid        TEXT NOT NULL,
+	normalized_phone    TEXT NOT NULL,
+	peer_type           TEXT NOT NULL,
+	is_group            INTEGER NOT NULL,
+	sender_jid          TEXT NOT NULL,
+	sender_name         TEXT NOT NULL,
+	direction           TEXT NOT NULL,
+	body                TEXT NOT NULL,
+	wa_message_id       TEXT NOT NULL,
+	wa_message_id_raw   TEXT NOT NULL,
+	provider_message_id TEXT NOT NULL,
+	client_message_id   TEXT NOT NULL,
+	status              TEXT NOT NULL,
+	message_type        TEXT NOT NULL,
+	media_type          TEXT NOT NULL,
+	ts_client_ms        INTEGER NOT NULL,
+	source              TEXT NOT NULL,
+	stable_key_hash     TEXT NOT NULL,
+	fingerprint_hash    TEXT NOT NULL,
+	created_at_ms       INTEGER NOT NULL,
+	ingested_at_ms      INTEGER NOT NULL,
+	updated_at_ms       INTEGER NOT NULL,
+	delivered_at_ms     INTEGER NOT NULL DEFAULT 0,
+	read_at_ms          INTEGER NOT NULL DEFAULT 0,
+	edited              INTEGER NOT NULL DEFAULT 0,
+	revoked             INTEGER NOT NULL DEFAULT 0,
+	is_duplicate        INTEGER NOT NULL DEFAULT 0,
+	duplicate_of        TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO messages_v3 SELECT ` + messageColumnsV1 + ` FROM messages ORDER BY seq;
+DROP TABLE messages;
+ALTER TABLE messages_v3 RENAME TO messages;
+CREATE INDEX messages_by_thread ON messages (tkey, ts_client_ms DESC);
+CREATE INDEX messages_by_account ON messages (account_id, ts_client_ms DESC);
+CREATE INDEX messages_by_ts ON messages (ts_client_ms DESC);
+`,
 }
+
+// messageColumnsV1 lists the messages table's columns in their order; the
+// rebuild in migration 3 copies them by name.
+const messageColumnsV1 = `seq, tkey, thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid,
+	normalized_phone, peer_type, is_group, sender_jid, sender_name, direction, body, wa_message_id, wa_message_id_raw,
+	provider_message_id, client_message_id, status, message_type, media_type, ts_client_ms, source, stable_key_hash,
+	fingerprint_hash, created_at_ms, ingested_at_ms, updated_at_ms, delivered_at_ms, read_at_ms, edited, revoked,
+	is_duplicate, duplicate_of`
 
 // SchemaVersion is the version a freshly migrated database has.
 var SchemaVersion = len(migrations)
 
 func migrate(ctx context.Context, db *sql.DB) error {
+	// One connection for the whole run: PRAGMA foreign_keys is per
+	// connection, cannot change inside a transaction, and must be off while
+	// a table is rebuilt (dropping the old table would otherwise check
+	// every reference to it).
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	var v int
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+	if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if v > len(migrations) {
 		return fmt.Errorf("database schema version %d is newer than this wactl knows (%d): upgrade wactl or restore a matching backup", v, len(migrations))
 	}
+	if v == len(migrations) {
+		return nil
+	}
+	if _, err := c.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`) //nolint:errcheck // the connection is reused
 	for ; v < len(migrations); v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
+		if err := migrateOne(ctx, c, v); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("schema migration %d: %w", v+1, err)
+	}
+	return nil
+}
+
+// migrateOne applies migration v (0-based) in one transaction that also
+// checks the foreign keys it could have broken and records the version.
+func migrateOne(ctx context.Context, c *sql.Conn, v int) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		if strings.Contains(err.Error(), "UNIQUE constraint failed: messages_v3.doc_id") {
+			return fmt.Errorf("schema migration %d: two messages share a document id in different threads; "+
+				"the database was not changed — keep running the previous wactl version and report this: %w", v+1, err)
 		}
-		// PRAGMA does not take parameters; v+1 is our own integer.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("schema migration %d: %w", v+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("schema migration %d: %w", v+1, err)
-		}
+		return fmt.Errorf("schema migration %d: %w", v+1, err)
+	}
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("schema migration %d: %w", v+1, err)
+	}
+	broken := rows.Next()
+	rows.Close()
+	if broken {
+		return fmt.Errorf("schema migration %d: foreign key check failed; the database was not changed", v+1)
+	}
+	// PRAGMA does not take parameters; v+1 is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		return fmt.Errorf("schema migration %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("schema migration %d: %w", v+1, err)
 	}
 	return nil
 }

@@ -7,14 +7,19 @@ import (
 
 // Statements of the hot write path, prepared once on the writer connection.
 const (
-	sqlGetMapping    = `SELECT seq FROM message_ids WHERE account_id = ? AND wa_message_id = ?`
+	// sqlGetMapping finds the document of a WhatsApp id: an alias in
+	// message_ids first (an id whose document has another id), else the
+	// document with the id's derived document id (see migration 3).
+	sqlGetMapping = `SELECT coalesce(
+	(SELECT seq FROM message_ids WHERE account_id = ?1 AND wa_message_id = ?2),
+	(SELECT seq FROM messages WHERE doc_id = ?3))`
 	sqlInsertMapping = `INSERT INTO message_ids (account_id, wa_message_id, seq) VALUES (?, ?, ?)`
 	// ensureThread creates the thread row on the first message and returns
 	// its key; the summary is written by sqlUpsertThread at the end.
 	sqlEnsureThread = `INSERT INTO threads (id, account_id) VALUES (?, ?)
 ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING tkey`
 	sqlThreadKey = `SELECT tkey FROM threads WHERE id = ?`
-	sqlDocSeq    = `SELECT seq FROM messages WHERE tkey = ? AND doc_id = ?`
+	sqlDocSeq    = `SELECT seq FROM messages WHERE doc_id = ?`
 
 	sqlInsertMessage = `INSERT INTO messages (
 	tkey, thread_id, doc_id, account_id, client_jid, client_jid_raw, raw_jid, resolved_jid, normalized_phone,
@@ -22,7 +27,7 @@ ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING tkey`
 	provider_message_id, client_message_id, status, message_type, media_type, ts_client_ms, source,
 	stable_key_hash, fingerprint_hash, created_at_ms, ingested_at_ms, updated_at_ms)
 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (tkey, doc_id) DO NOTHING RETURNING seq`
+ON CONFLICT (doc_id) DO NOTHING RETURNING seq`
 
 	// statusRank orders outbound statuses: queued < sent < failed <
 	// delivered < read. failed (a send given up for good) is terminal for
@@ -92,7 +97,7 @@ ON CONFLICT (account_id) DO UPDATE SET
 
 type stmts struct {
 	getMapping, insertMapping, ensureThread, threadKey, docSeq, insertMessage, mergeMessage, strongMatch *sql.Stmt
-	upsertThread, addCounters, multiGetMapping, multiMapping, multiMessage                               *sql.Stmt
+	upsertThread, addCounters, multiGetMapping, multiDocSeq, multiMessage, insertMessageOnly             *sql.Stmt
 }
 
 func prepare(db *sql.DB) (*stmts, error) {
@@ -105,7 +110,8 @@ func prepare(db *sql.DB) (*stmts, error) {
 		{&st.threadKey, sqlThreadKey}, {&st.docSeq, sqlDocSeq},
 		{&st.insertMessage, sqlInsertMessage}, {&st.mergeMessage, sqlMergeMessage}, {&st.strongMatch, sqlStrongMatch},
 		{&st.upsertThread, sqlUpsertThread}, {&st.addCounters, sqlAddCounters},
-		{&st.multiGetMapping, sqlMultiGetMapping}, {&st.multiMapping, sqlMultiMapping}, {&st.multiMessage, sqlMultiMessage},
+		{&st.multiGetMapping, sqlMultiGetMapping}, {&st.multiDocSeq, sqlMultiDocSeq},
+		{&st.insertMessageOnly, sqlInsertMessageOnly}, {&st.multiMessage, sqlMultiMessage},
 	} {
 		s, err := db.Prepare(p.q)
 		if err != nil {

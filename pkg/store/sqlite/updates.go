@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -33,7 +34,9 @@ func (s *Store) UpdateReceipt(ctx context.Context, r store.Receipt) error {
 	status = CASE WHEN ` + statusRankNew + ` > ` + statusRankOld + ` THEN ?5 ELSE status END,
 	` + sets + `,
 	updated_at_ms = ?2
-WHERE seq = (SELECT seq FROM message_ids WHERE account_id = ?3 AND wa_message_id = ?4)`
+WHERE seq = coalesce(
+	(SELECT seq FROM message_ids WHERE account_id = ?3 AND wa_message_id = ?4),
+	(SELECT seq FROM messages WHERE doc_id = ?6))`
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.Prepare(q)
 		if err != nil {
@@ -41,7 +44,7 @@ WHERE seq = (SELECT seq FROM message_ids WHERE account_id = ?3 AND wa_message_id
 		}
 		now := s.now().UnixMilli()
 		for _, id := range r.WAMessageIDs {
-			if _, err := st.Exec(at, now, r.AccountID, id, r.Status); err != nil {
+			if _, err := st.Exec(at, now, r.AccountID, id, r.Status, dedupe.MessageDocID(r.AccountID, id)); err != nil {
 				return err
 			}
 		}
@@ -84,8 +87,8 @@ func (s *Store) updateTarget(ctx context.Context, accountID, waID string, fn fun
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var thread string
 		var seq int64
-		err := tx.QueryRow(`SELECT d.thread_id, d.seq FROM message_ids m JOIN messages d ON d.seq = m.seq
-WHERE m.account_id = ? AND m.wa_message_id = ?`, accountID, waID).Scan(&thread, &seq)
+		err := tx.QueryRow(`SELECT thread_id, seq FROM messages WHERE seq = (`+sqlGetMapping+`)`,
+			accountID, waID, dedupe.MessageDocID(accountID, waID)).Scan(&thread, &seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
