@@ -15,6 +15,7 @@ type Config struct {
 	Sessions   SessionsConfig `mapstructure:"sessions"`
 	Store      StoreConfig    `mapstructure:"store"`
 	WhatsApp   WhatsAppConfig `mapstructure:"whatsapp"`
+	Daemon     DaemonConfig   `mapstructure:"daemon"`
 	API        APIConfig      `mapstructure:"api"`
 	Outbox     OutboxConfig   `mapstructure:"outbox"`
 	Lock       LockConfig     `mapstructure:"lock"`
@@ -48,6 +49,10 @@ type OutboxConfig struct {
 type WhatsAppConfig struct {
 	VersionOverride string        `mapstructure:"version_override"`
 	StaleAfter      time.Duration `mapstructure:"stale_after"`
+}
+
+type DaemonConfig struct {
+	TrimStartupMemory bool `mapstructure:"trim_startup_memory"`
 }
 
 type LogConfig struct {

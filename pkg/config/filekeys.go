@@ -12,7 +12,7 @@ type fileKey struct {
 }
 
 // sections are the keys that hold mappings rather than values.
-var sections = map[string]bool{"log": true, "http": true, "sessions": true, "store": true, "store.firestore": true, "whatsapp": true, "api": true, "outbox": true, "lock": true}
+var sections = map[string]bool{"log": true, "http": true, "sessions": true, "store": true, "store.firestore": true, "whatsapp": true, "daemon": true, "api": true, "outbox": true, "lock": true}
 
 // fileKeys lists the dotted leaf keys of a YAML config file with their line
 // numbers, so that an unknown or misplaced key is reported where it stands.

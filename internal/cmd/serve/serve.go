@@ -106,6 +106,10 @@ func Run(ctx context.Context, o *Options) error {
 		notifier = daemon.SystemdNotifier{Log: log}
 	}
 	app := newAppAPI(ctx, cfg, st, log)
+	onListening := o.OnListening
+	if cfg.Daemon.TrimStartupMemory {
+		onListening = trimAfterListening(ctx, log, onListening)
+	}
 	log.Info("starting", "version", bi.Version, "instance", cfg.InstanceID, "store", cfg.Store.Backend,
 		"lock", cfg.LockBackend(), "sessions", cfg.Sessions.Path)
 	return daemon.Run(ctx, daemon.Options{
@@ -118,6 +122,7 @@ func Run(ctx context.Context, o *Options) error {
 		AdminSocket: filepath.Join(cfg.DataDir, daemon.AdminSocketName),
 		StaleAfter:  cfg.WhatsApp.StaleAfter,
 		Register:    app.register,
-		Authorized:  app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog, OnListening: o.OnListening,
+		Authorized:  app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog,
+		OnListening: onListening,
 	})
 }
