@@ -37,5 +37,5 @@ func NewHandler(o HandlerOptions) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, r, http.StatusNotFound, map[string]any{"error": "not_found", "path": r.URL.Path})
 	})
-	return withRequestID(hm.wrap(mux))
+	return hm.wrap(mux)
 }

@@ -87,7 +87,7 @@ type healthBody struct {
 	LockRemainingSec    int64       `json:"lockRemainingSec"`
 	LockEpoch           int64       `json:"lockEpoch"`
 	Uptime              int64       `json:"uptime"`
-	Timestamp           any         `json:"timestamp"`
+	Timestamp           jsonMillis  `json:"timestamp"`
 	AccountsTotal       int         `json:"accounts_total"`
 	Connected           int         `json:"connected"`
 	NeedsQR             int         `json:"needs_qr"`
@@ -105,10 +105,10 @@ type dedupeJSON struct {
 }
 
 type historyJSON struct {
-	Wrote          int64 `json:"wrote"`
-	Skipped        int64 `json:"skipped"`
-	LastRunAt      any   `json:"lastRunAt"`
-	LastBatchCount int   `json:"lastBatchCount"`
+	Wrote          int64      `json:"wrote"`
+	Skipped        int64      `json:"skipped"`
+	LastRunAt      jsonMillis `json:"lastRunAt"`
+	LastBatchCount int        `json:"lastBatchCount"`
 }
 
 type storeJSON struct {
@@ -118,8 +118,9 @@ type storeJSON struct {
 	JournalOldestSec int64  `json:"journalOldestSec"`
 }
 
-func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
-	s := h.status()
+// newHealthBody renders a snapshot as /health and returns the HTTP status
+// it answers with.
+func newHealthBody(s *Status, b *healthBody) int {
 	sum := s.Summary()
 	warn := s.warnings()
 	status, code := "ok", http.StatusOK
@@ -129,19 +130,36 @@ func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
 	if !s.SessionsDirWritable {
 		status, code = "error", http.StatusServiceUnavailable
 	}
-	t := s.Totals
-	b := &healthBody{
+	t := &s.Totals
+	*b = healthBody{
 		OK: code == http.StatusOK, Status: status, Service: s.Service, Version: s.Version, Commit: s.Commit,
 		InstanceID: s.InstanceID, WAMode: s.WAMode, LockStatus: s.LockStatus, LockHolder: s.LockHolder,
 		LockRemainingSec: secs(s.LockRemaining), LockEpoch: s.LockEpoch, Uptime: secs(s.Now.Sub(s.StartedAt)),
-		Timestamp: ms(s.Now), AccountsTotal: sum.Total, Connected: sum.Connected, NeedsQR: sum.NeedsQR,
+		Timestamp: jsonMillis(s.Now), AccountsTotal: sum.Total, Connected: sum.Connected, NeedsQR: sum.NeedsQR,
 		SessionsDirWritable: s.SessionsDirWritable,
 		Dedupe:              dedupeJSON{t.DedupeWrote, t.DedupeSkipped, t.DedupeStrongSkipped},
-		History:             historyJSON{t.HistoryWrote, t.HistorySkipped, ms(t.HistoryLastRunAt), t.HistoryLastBatch},
+		History:             historyJSON{t.HistoryWrote, t.HistorySkipped, jsonMillis(t.HistoryLastRunAt), t.HistoryLastBatch},
 		Store:               storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest)},
 		Warnings:            warn,
 	}
-	writeTyped(w, r, code, b, &b.meta)
+	b.Success = code >= 200 && code < 300
+	return code
+}
+
+// health renders the current snapshot on every call (nothing cached), with
+// the append encoder and a pooled buffer: the route must stay close to a
+// bare handler under load (issue 7).
+func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
+	s := h.status()
+	var b healthBody
+	code := newHealthBody(&s, &b)
+	b.RequestID = RequestID(r)
+	buf := getBody()
+	*buf = append(appendHealthJSON(*buf, &b), '\n') // the newline json.Encoder writes
+	setJSONHeaders(w)
+	w.WriteHeader(code)
+	_, _ = w.Write(*buf)
+	putBody(buf)
 }
 
 func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {

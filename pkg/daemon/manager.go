@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,7 +147,7 @@ func (m *Manager) restoreAll(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	sort.Strings(ids)
+	slices.Sort(ids)
 	m.log.Info("ACTIVE: restoring accounts from disk", "accounts", len(ids))
 	sem := make(chan struct{}, m.o.ConnectParallelism)
 	var wg sync.WaitGroup
@@ -238,7 +239,7 @@ func (m *Manager) Snapshot() ([]AccountStatus, Counters) {
 	for _, a := range accts {
 		out = append(out, a.snapshot(now))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b AccountStatus) int { return strings.Compare(a.ID, b.ID) })
 	return out, boot
 }
 

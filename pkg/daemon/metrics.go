@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,18 +80,52 @@ func b2f(b bool) float64 {
 // httpMetrics measures request latency per route pattern (not per raw
 // path, which would explode label cardinality with account ids).
 type httpMetrics struct {
-	latency   *prometheus.HistogramVec
-	observers sync.Map // route+code → prometheus.Observer, saving the label hashing per request
+	latency *prometheus.HistogramVec
+	// observers caches the curried histogram of each route and code, so a
+	// request costs one map lookup instead of hashing label values. The map
+	// is copied on write: routes and codes are few and settle after the
+	// first requests, and readers then take no lock and allocate nothing.
+	observers atomic.Pointer[map[routeCode]prometheus.Observer]
+	mu        sync.Mutex // serialises the copy on write
+}
+
+type routeCode struct {
+	route string
+	code  int
 }
 
 func (m *httpMetrics) observer(route string, code int) prometheus.Observer {
-	key := route + "|" + strconv.Itoa(code)
-	if o, ok := m.observers.Load(key); ok {
-		return o.(prometheus.Observer)
+	key := routeCode{route, code}
+	if obs := m.observers.Load(); obs != nil {
+		if o, ok := (*obs)[key]; ok {
+			return o
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.observers.Load()
+	if old != nil {
+		if o, ok := (*old)[key]; ok {
+			return o
+		}
 	}
 	o := m.latency.WithLabelValues(route, strconv.Itoa(code))
-	m.observers.Store(key, o)
+	next := make(map[routeCode]prometheus.Observer, 1+lenOf(old))
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[key] = o
+	m.observers.Store(&next)
 	return o
+}
+
+func lenOf(m *map[routeCode]prometheus.Observer) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 func newHTTPMetrics() *httpMetrics {
@@ -101,28 +136,40 @@ func newHTTPMetrics() *httpMetrics {
 	}, []string{"route", "code"})}
 }
 
+// wrap gives every request its id (assignRequestID) and measures it. Both
+// share one allocation per request: the exchange below.
 func (m *httpMetrics) wrap(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		mux.ServeHTTP(rec, r)
+		x := &exchange{ResponseWriter: w, code: http.StatusOK}
+		assignRequestID(w, r, &x.ids)
+		mux.ServeHTTP(x, r)
 		pattern := r.Pattern // set by the mux on this request
 		if pattern == "" {
 			pattern = "unmatched"
 		}
-		m.observer(pattern, rec.code).Observe(time.Since(start).Seconds())
+		m.observer(pattern, x.code).Observe(time.Since(start).Seconds())
 	})
 }
 
-type statusRecorder struct {
+// exchange is the per-request state of the middleware: the ResponseWriter
+// that records the status code, and the backing store of the request id
+// headers. It is not pooled: the header maps keep pointing into ids until
+// the server has written the response, after the handler returns.
+type exchange struct {
 	http.ResponseWriter
 	code int
+	ids  [2]string
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
+func (x *exchange) WriteHeader(code int) {
+	x.code = code
+	x.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the server's writer (flush,
+// deadlines, hijack) through the recorder.
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 
 // newRegistry is a private registry (not the global default) holding the
 // status collector, HTTP metrics and the Go runtime and process collectors.
