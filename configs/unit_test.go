@@ -62,3 +62,65 @@ func TestVerifyCatchesMistakes(t *testing.T) {
 		t.Fatalf("verify did not report a bad value: %q", out)
 	}
 }
+
+// TestSyscallFilterAllowsTheTrim: the unit kills the service on a syscall
+// outside its filter (no SystemCallErrorNumber), and the start-up trim
+// (internal/memtrim) calls madvise and fadvise64 five seconds after start.
+// The filter's groups are resolved by systemd-analyze itself.
+func TestSyscallFilterAllowsTheTrim(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is missing: install the systemd package")
+		}
+		t.Skip("SKIPPED LOUDLY: systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("wactl.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed, denied := map[string]bool{}, map[string]bool{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		v, ok := strings.CutPrefix(line, "SystemCallFilter=")
+		if !ok {
+			continue
+		}
+		into := allowed
+		if v, ok = strings.CutPrefix(v, "~"); ok {
+			into = denied
+		}
+		for _, item := range strings.Fields(v) {
+			resolveSyscalls(t, tool, item, into)
+		}
+	}
+	if len(allowed) < 50 {
+		t.Fatalf("resolved only %d allowed syscalls: the filter was not read", len(allowed))
+	}
+	for _, sc := range []string{"madvise", "fadvise64", "mmap", "futex"} {
+		if !allowed[sc] || denied[sc] {
+			t.Errorf("the unit's SystemCallFilter blocks %s (allowed %v, denied %v)", sc, allowed[sc], denied[sc])
+		}
+	}
+}
+
+// resolveSyscalls adds the syscalls item stands for: itself, or a group's
+// members, nested groups included.
+func resolveSyscalls(t *testing.T, tool, item string, into map[string]bool) {
+	if into[item] {
+		return
+	}
+	into[item] = true // a group is marked too, so it is read once
+	if !strings.HasPrefix(item, "@") {
+		return
+	}
+	out, err := exec.Command(tool, "syscall-filter", item).Output()
+	if err != nil {
+		t.Fatalf("systemd-analyze syscall-filter %s: %v", item, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		// Members are indented; the group's own header line is not.
+		if f := strings.TrimSpace(l); f != "" && l != f && !strings.HasPrefix(f, "#") && f != item {
+			resolveSyscalls(t, tool, f, into)
+		}
+	}
+}
