@@ -93,7 +93,13 @@ func Run(ctx context.Context, o *Options) error {
 	if client != nil {
 		defer client.Close()
 	}
+	notifier := o.Notifier
+	if notifier == nil {
+		notifier = daemon.SystemdNotifier{Log: log}
+	}
+	stopExtending := extendStart(notifier, startExtendEvery, startExtendStep, startExtendMax)
 	st, err := wiring.Store(ctx, cfg, client, log)
+	stopExtending()
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -101,10 +107,6 @@ func Run(ctx context.Context, o *Options) error {
 
 	watchdog, _ := sd.SdWatchdogEnabled(false)
 	bi := buildinfo.Get()
-	notifier := o.Notifier
-	if notifier == nil {
-		notifier = daemon.SystemdNotifier{Log: log}
-	}
 	app := newAppAPI(ctx, cfg, st, log)
 	onListening := o.OnListening
 	if cfg.Daemon.TrimStartupMemory {

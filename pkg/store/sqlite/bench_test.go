@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -162,7 +163,7 @@ func benchRaw(b *testing.B, schema bool) {
 	stable_key_hash, fingerprint_hash, created_at_ms, ingested_at_ms, updated_at_ms)`
 	cols, vals := "", ""
 	if schema {
-		if err := migrate(b.Context(), db); err != nil {
+		if err := migrate(b.Context(), db, slog.Default()); err != nil {
 			b.Fatal(err)
 		}
 		create = ""

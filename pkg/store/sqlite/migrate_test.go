@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"bytes"
 	"database/sql"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,11 +67,16 @@ func TestMigrationFromV2(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := Open(t.Context(), Options{Path: path})
+	var logged bytes.Buffer
+	s, err := Open(t.Context(), Options{Path: path, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatalf("open a version-2 database: %v", err)
 	}
 	defer s.Close()
+	if !strings.Contains(logged.String(), `msg="upgrading the embedded store's schema" from_version=2 to_version=3 messages=2`) ||
+		!strings.Contains(logged.String(), `msg="schema upgraded" version=3`) {
+		t.Errorf("the upgrade was not logged:\n%s", logged.String())
+	}
 	var v int
 	var check string
 	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {

@@ -123,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.wdb.Close()
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, s.wdb); err != nil {
+	if err := migrate(ctx, s.wdb, s.log); err != nil {
 		_ = s.wdb.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
