@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -356,6 +357,17 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 	claimed := map[string]bool{} // mapping and message paths taken earlier in this chunk
 	threads := map[string]*threadPlan{}
 	fingerprints := map[string]string{} // thread|fingerprint → doc written in this chunk
+	planThreadOf := func(it *item) {
+		tr := s.threadRef(it.m.ThreadID)
+		tp := threads[tr.Path]
+		if tp == nil {
+			tp = &threadPlan{ref: tr, snap: snapOf(tr)}
+			threads[tr.Path] = tp
+		}
+		if tp.newest == nil || it.ts.After(tp.newest.ts) {
+			tp.newest = it
+		}
+	}
 	for _, it := range items {
 		if !it.planned {
 			it.outcome = store.Skipped
@@ -366,6 +378,16 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 		if m.WAMessageID != "" {
 			mapRef = s.mappingRef(m.AccountID, m.WAMessageID)
 			if ms := snapOf(mapRef); ms.Exists() {
+				adopted, err := s.adoptRacedEcho(ctx, b, it, ms, snapOf(msgRef), claimed)
+				if err != nil {
+					return err
+				}
+				if adopted {
+					writes += 3
+					it.outcome, it.planned = store.Updated, true
+					planThreadOf(it)
+					continue
+				}
 				if getStr(ms.Data(), "writeId") != it.token {
 					it.outcome = store.Skipped
 				} else if !it.planned {
@@ -447,15 +469,7 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 			}
 			it.outcome = store.Wrote
 		}
-		tr := s.threadRef(m.ThreadID)
-		tp := threads[tr.Path]
-		if tp == nil {
-			tp = &threadPlan{ref: tr, snap: snapOf(tr)}
-			threads[tr.Path] = tp
-		}
-		if tp.newest == nil || it.ts.After(tp.newest.ts) {
-			tp.newest = it
-		}
+		planThreadOf(it)
 	}
 	for _, tp := range threads {
 		if w := s.planThread(b, tp); w {
@@ -467,6 +481,48 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 	}
 	_, err = b.Commit(ctx)
 	return err
+}
+
+// adoptRacedEcho handles an app send (under its requestId) recorded with
+// its WhatsApp id after the echo of the same send got a document of its
+// own (history sync or another device got there first): the mapping leads
+// to the echo's document. The app shows the requestId document, so that one
+// stays and learns the id; the echo's is marked a duplicate of it (never
+// deleted) and the mapping is pointed at it, all in the same commit. It
+// reports false, writing nothing, when there is no such race.
+func (s *Store) adoptRacedEcho(ctx context.Context, b *firestore.WriteBatch, it *item, mapSnap, appSnap *firestore.DocumentSnapshot, claimed map[string]bool) (bool, error) {
+	m := &it.m
+	md := mapSnap.Data()
+	derived := dedupe.MessageDocID(m.AccountID, m.WAMessageID)
+	if m.DocID == derived || getStr(md, "docId") != derived || !appSnap.Exists() {
+		return false, nil
+	}
+	echoRef := s.messageRef(getStr(md, "threadId"), derived)
+	if echoRef.Path == appSnap.Ref.Path || claimed[echoRef.Path] || claimed[appSnap.Ref.Path] || claimed[mapSnap.Ref.Path] {
+		return false, nil
+	}
+	echoSnap, err := echoRef.Get(ctx)
+	if isNotFound(err) {
+		return false, nil // a mapping without its document: leave it to the audit
+	}
+	if err != nil {
+		return false, err
+	}
+	b.Update(mapSnap.Ref, []firestore.Update{
+		{Path: "docId", Value: m.DocID},
+		{Path: "threadId", Value: m.ThreadID},
+		{Path: "writeId", Value: it.token},
+		{Path: "updatedAt", Value: firestore.ServerTimestamp},
+	}, firestore.LastUpdateTime(mapSnap.UpdateTime))
+	b.Update(echoRef, []firestore.Update{
+		{Path: "isDuplicate", Value: true},
+		{Path: "duplicateOf", Value: m.DocID},
+		{Path: "duplicateMarkedAt", Value: firestore.ServerTimestamp},
+		{Path: "updatedAt", Value: firestore.ServerTimestamp},
+	}, firestore.LastUpdateTime(echoSnap.UpdateTime))
+	b.Update(appSnap.Ref, adoptUpdates(m, appSnap.Data(), it.ts), firestore.LastUpdateTime(appSnap.UpdateTime))
+	claimed[mapSnap.Ref.Path], claimed[echoRef.Path], claimed[appSnap.Ref.Path] = true, true, true
+	return true, nil
 }
 
 // planThread adds the thread summary write, if the chunk's newest message is

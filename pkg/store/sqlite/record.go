@@ -106,6 +106,9 @@ func (r *recorder) decide(m *store.Message) (store.Outcome, error) {
 			return 0, err
 		}
 		if found {
+			if seq, err = r.adoptRacedEcho(seq, m); err != nil {
+				return 0, err
+			}
 			return r.merge(seq, m)
 		}
 		if r.s.opts.StrongDedupe && m.FingerprintHash != "" {
@@ -146,6 +149,43 @@ func (r *recorder) mergeExistingDoc(m *store.Message) (store.Outcome, error) {
 		return 0, err
 	}
 	return r.merge(seq, m)
+}
+
+// adoptRacedEcho handles an app send (m, under its requestId) recorded
+// with its WhatsApp id after the echo of the same send got a document of
+// its own (history sync or another device got there first). The app shows
+// the requestId document, so that one stays: the echo's document is marked
+// a duplicate of it (never deleted) and the id is pointed at it. It returns
+// the document m belongs to: the app's, or seq unchanged when there is no
+// such race.
+func (r *recorder) adoptRacedEcho(seq int64, m *store.Message) (int64, error) {
+	derived := dedupe.MessageDocID(m.AccountID, m.WAMessageID)
+	if m.DocID == derived {
+		return seq, nil
+	}
+	var foundDoc string
+	var appSeq int64
+	if err := r.ts.tx.QueryRow(`SELECT doc_id FROM messages WHERE seq = ?`, seq).Scan(&foundDoc); err != nil {
+		return 0, fmt.Errorf("echo race check: %w", err)
+	}
+	if foundDoc != derived {
+		return seq, nil // the id already leads to another document on purpose
+	}
+	if err := r.ts.get(r.s.stmts.docSeq).QueryRow(m.DocID).Scan(&appSeq); errors.Is(err, sql.ErrNoRows) {
+		return seq, nil // no app document: the echo's is the only one
+	} else if err != nil {
+		return 0, fmt.Errorf("echo race check: %w", err)
+	}
+	if _, err := r.ts.tx.Exec(`UPDATE messages SET is_duplicate = 1, duplicate_of = ?, updated_at_ms = ? WHERE seq = ? AND is_duplicate = 0`,
+		m.DocID, r.nowMs, seq); err != nil {
+		return 0, fmt.Errorf("mark the echo's document a duplicate: %w", err)
+	}
+	// An alias row from an earlier version may point at the echo's.
+	if _, err := r.ts.tx.Exec(`INSERT INTO message_ids (account_id, wa_message_id, seq) VALUES (?, ?, ?)
+ON CONFLICT (account_id, wa_message_id) DO UPDATE SET seq = excluded.seq`, m.AccountID, m.WAMessageID, appSeq); err != nil {
+		return 0, fmt.Errorf("message_ids: %w", err)
+	}
+	return appSeq, nil
 }
 
 // mappingSeq finds the document a WhatsApp id already has: its alias, or

@@ -282,3 +282,50 @@ func testEditRevoke(t *testing.T, open Opener) {
 		t.Fatalf("%d documents after edits of unknown ids, want 2", n)
 	}
 }
+
+// testEchoBeforeSendRecorded: the echo of an app send (history sync, or
+// another device) arrives before the outbox worker records the WhatsApp id
+// on the queued document. The echo got a document of its own; recording
+// the send must leave one live document — the app's, which the app already
+// shows — with the echo's marked a duplicate of it (never deleted), and
+// every later path for that id must land on the app's.
+func testEchoBeforeSendRecorded(t *testing.T, open Opener) {
+	s, _, _ := openFresh(t, open, false)
+	acc := accountFor(1)
+	req := requestID(3)
+	q := outbound(acc, 1, req, base, "raced")
+	record(t, s, q, store.Wrote)
+	e := echo(acc, 1, "3EB0RACE01", base, "raced")
+	record(t, s, e, store.Wrote) // nothing links it to the queued send yet
+
+	sent := q
+	sent.WAMessageID, sent.WAMessageIDRaw, sent.ProviderMessageID = "3EB0RACE01", "3EB0RACE01", "3EB0RACE01"
+	sent.Status = "sent"
+	record(t, s, sent, store.Updated)
+	record(t, s, sent, store.Skipped, store.Updated)
+	record(t, s, e, store.Skipped, store.Updated)
+
+	var live, dups []store.Message
+	for _, m := range messages(t, s, q.ThreadID) {
+		if m.IsDuplicate {
+			dups = append(dups, m)
+		} else {
+			live = append(live, m)
+		}
+	}
+	if len(live) != 1 || live[0].DocID != req || live[0].Status != "sent" || live[0].WAMessageID != "3EB0RACE01" {
+		t.Fatalf("live documents %+v; want only %s, sent, with the WhatsApp id", live, req)
+	}
+	if len(dups) != 1 || dups[0].DocID != e.DocID || dups[0].DuplicateOf != req {
+		t.Fatalf("duplicates %+v; want the echo's %s marked a duplicate of %s", dups, e.DocID, req)
+	}
+	if f, err := s.FindMessage(ctx(t), acc, "3EB0RACE01"); err != nil || f.DocID != req {
+		t.Fatalf("FindMessage → %q, %v; want %s", f.DocID, err, req)
+	}
+	if err := s.UpdateReceipt(ctx(t), store.Receipt{AccountID: acc, ChatJID: peer(1), WAMessageIDs: []string{"3EB0RACE01"}, Status: "read", At: base.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.FindMessage(ctx(t), acc, "3EB0RACE01"); err != nil || f.Status != "read" {
+		t.Fatalf("after the read receipt: %+v, %v", f, err)
+	}
+}

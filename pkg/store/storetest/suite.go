@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Redelivery", func(t *testing.T) { t.Parallel(); testRedelivery(t, open) })
 	t.Run("EchoOfQueuedSend", func(t *testing.T) { t.Parallel(); testEchoOfQueuedSend(t, open) })
 	t.Run("EchoOfImmediateSend", func(t *testing.T) { t.Parallel(); testEchoOfImmediateSend(t, open) })
+	t.Run("EchoBeforeSendRecorded", func(t *testing.T) { t.Parallel(); testEchoBeforeSendRecorded(t, open) })
 	t.Run("Receipts", func(t *testing.T) { t.Parallel(); testReceipts(t, open) })
 	t.Run("FailedStatus", func(t *testing.T) { t.Parallel(); testFailedStatus(t, open) })
 	t.Run("EditRevoke", func(t *testing.T) { t.Parallel(); testEditRevoke(t, open) })
