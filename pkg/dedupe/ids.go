@@ -22,6 +22,21 @@ func MessageDocID(accountID, waMessageID string) string {
 	return sha1Hex(accountID + "|" + waMessageID)[:24]
 }
 
+// IsMessageDocID reports whether docID is MessageDocID(accountID,
+// waMessageID), without allocating: the embedded store asks it for every
+// message of a history sync.
+func IsMessageDocID(docID, accountID, waMessageID string) bool {
+	if len(docID) != 24 {
+		return false
+	}
+	var in [256]byte
+	b := append(append(append(in[:0], accountID...), '|'), waMessageID...)
+	sum := sha1.Sum(b)
+	var h [40]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:24]) == docID
+}
+
 // MappingID is the id of message_ids/{…}: <accountId>__<waMessageId>.
 func MappingID(accountID, waMessageID string) string {
 	return accountID + "__" + waMessageID

@@ -39,7 +39,7 @@ func v2Insert(t *testing.T, db *sql.DB, m store.Message) int64 {
 		t.Fatal(err)
 	}
 	q := strings.Replace(sqlInsertMessage, "ON CONFLICT (doc_id)", "ON CONFLICT (tkey, doc_id)", 1)
-	if err := db.QueryRow(q, (&recorder{nowMs: 1}).messageArgs(tkey, &m)...).Scan(&seq); err != nil {
+	if err := db.QueryRow(q, (&recorder{nowMs: 1, nowArg: int64(1)}).messageArgs(tkey, &m)...).Scan(&seq); err != nil {
 		t.Fatal(err)
 	}
 	if m.WAMessageID != "" {

@@ -66,7 +66,7 @@ func groupable(part []store.Message) bool {
 		m := &part[i]
 		// A document id other than the derived one (an app send) may need
 		// an alias: such messages go one by one.
-		if m.WAMessageID == "" || m.AccountID != part[0].AccountID || m.DocID != dedupe.MessageDocID(m.AccountID, m.WAMessageID) {
+		if m.WAMessageID == "" || m.AccountID != part[0].AccountID || !dedupe.IsMessageDocID(m.DocID, m.AccountID, m.WAMessageID) {
 			return false
 		}
 		if _, dup := seen[m.WAMessageID]; dup {
@@ -85,8 +85,7 @@ func (r *recorder) group(part []store.Message, outs []store.Outcome) error {
 	acc := part[0].AccountID
 
 	// 1. Ids with an alias belong to another document already.
-	args := make([]any, 0, messageParams*multiRows)
-	args = append(args, acc)
+	args := append(r.s.argBuf[:0], acc)
 	for i := range part {
 		args = append(args, part[i].WAMessageID)
 	}
@@ -173,6 +172,9 @@ func (r *recorder) group(part []store.Message, outs []store.Outcome) error {
 			}
 		}
 	}
+
+	clear(args) // drop references to this group's values
+	r.s.argBuf = args[:0]
 
 	// 4. Outcomes; repeats merge into their document.
 	for i := range part {

@@ -45,6 +45,7 @@ type recorder struct {
 	s        *Store
 	ts       txStmts
 	nowMs    int64
+	nowArg   any                       // nowMs boxed once, not three times per message
 	newest   map[string]*store.Message // newest new document per thread
 	counters map[string]*counterDelta
 	tkeys    map[string]int64
@@ -52,7 +53,8 @@ type recorder struct {
 
 func (s *Store) newRecorder(tx *sql.Tx) *recorder {
 	st := s.stmts
-	return &recorder{s: s, ts: txStmts{tx: tx, st: st}, nowMs: s.now().UnixMilli(),
+	now := s.now().UnixMilli()
+	return &recorder{s: s, ts: txStmts{tx: tx, st: st}, nowMs: now, nowArg: now,
 		newest: map[string]*store.Message{}, counters: map[string]*counterDelta{}, tkeys: map[string]int64{}}
 }
 
@@ -204,7 +206,7 @@ func (r *recorder) mappingSeq(m *store.Message) (int64, bool, error) {
 // document with another id (an app send, keyed by its requestId) needs an
 // alias.
 func (r *recorder) mapOwnDoc(m *store.Message, seq int64) error {
-	if m.WAMessageID == "" || m.DocID == dedupe.MessageDocID(m.AccountID, m.WAMessageID) {
+	if m.WAMessageID == "" || dedupe.IsMessageDocID(m.DocID, m.AccountID, m.WAMessageID) {
 		return nil
 	}
 	return r.addAlias(m, seq)
@@ -237,7 +239,7 @@ func (r *recorder) messageArgs(tkey int64, m *store.Message) []any {
 	return []any{tkey, m.ThreadID, m.DocID, m.AccountID, m.ClientJID, m.ClientJIDRaw, m.RawJID, m.ResolvedJID, m.NormalizedPhone,
 		m.PeerType, b2i(m.IsGroup), m.SenderJID, m.SenderName, m.Direction, m.Body, m.WAMessageID, m.WAMessageIDRaw,
 		m.ProviderMessageID, m.ClientMessageID, m.Status, m.MessageType, m.MediaType, ms(m.TsClient), m.Source,
-		m.StableKeyHash, m.FingerprintHash, r.nowMs, r.nowMs, r.nowMs}
+		m.StableKeyHash, m.FingerprintHash, r.nowArg, r.nowArg, r.nowArg}
 }
 
 func (r *recorder) merge(seq int64, m *store.Message) (store.Outcome, error) {
@@ -318,19 +320,30 @@ func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []stor
 		})
 		return res, err
 	}
-	batch := make([]store.Message, 0, min(len(msgs), historyChunk))
+	var fixed []store.Message
 	outs := make([]store.Outcome, min(len(msgs), historyChunk))
 	for start := 0; start < len(msgs); start += historyChunk {
-		batch = batch[:0]
-		for _, m := range msgs[start:min(start+historyChunk, len(msgs))] {
-			if m.AccountID == "" {
-				m.AccountID = accountID
+		chunk := msgs[start:min(start+historyChunk, len(msgs))]
+		// The caller's messages are recorded in place (read only); a
+		// copy is made only for a chunk that needs the account id filled
+		// in or invalid messages left out — a sync's messages are large
+		// and copying them all was a measurable part of the garbage.
+		batch := chunk
+		if !recordable(chunk, accountID) {
+			if fixed == nil {
+				fixed = make([]store.Message, 0, len(chunk))
 			}
-			if m.AccountID != accountID || Validate(&m) != nil {
-				res.Errors++
-				continue
+			batch = fixed[:0]
+			for _, m := range chunk {
+				if m.AccountID == "" {
+					m.AccountID = accountID
+				}
+				if m.AccountID != accountID || Validate(&m) != nil {
+					res.Errors++
+					continue
+				}
+				batch = append(batch, m)
 			}
-			batch = append(batch, m)
 		}
 		var saved, skipped int
 		err := s.write(ctx, func(tx *sql.Tx) error {
@@ -358,4 +371,15 @@ func (s *Store) RecordHistory(ctx context.Context, accountID string, msgs []stor
 		res.Skipped += skipped
 	}
 	return res, nil
+}
+
+// recordable reports whether every message of chunk can be recorded as it
+// is: the account's, and valid.
+func recordable(chunk []store.Message, accountID string) bool {
+	for i := range chunk {
+		if chunk[i].AccountID != accountID || Validate(&chunk[i]) != nil {
+			return false
+		}
+	}
+	return true
 }
