@@ -27,7 +27,7 @@ func MainWith(adjust func(*cmdutil.Factory)) int { return mainWith(root.New, adj
 func mainWith(newRoot func(*cmdutil.Factory) *cobra.Command, adjust func(*cmdutil.Factory)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := &cmdutil.Factory{IO: iostreams.System()}
+	f := &cmdutil.Factory{IO: iostreams.System(), ProcessLogger: true}
 	if adjust != nil {
 		adjust(f)
 	}

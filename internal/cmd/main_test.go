@@ -122,6 +122,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version", "--bogus"}, nil, cmdutil.ExitUsage},
 		{[]string{"version", "extra"}, nil, cmdutil.ExitUsage},
 		{[]string{"nosuchcommand"}, nil, cmdutil.ExitUsage},
+		{[]string{"audit", "duplicate"}, nil, cmdutil.ExitUsage},
+		{[]string{"accounts", "lst"}, nil, cmdutil.ExitUsage},
+		{[]string{"audit"}, nil, 0},
+		{[]string{"--version"}, nil, 0},
 		{[]string{"config", "show"}, []string{"PORT=99999"}, cmdutil.ExitConfig},
 		{[]string{"config", "show", "--config", "/nonexistent.yaml"}, nil, cmdutil.ExitConfig},
 	} {
@@ -216,4 +220,32 @@ func TestRunInProcessWithFakeStreams(t *testing.T) {
 	if !strings.Contains(out.String(), `"value": "web-10"`) || !strings.Contains(out.String(), `"detail": "--instance-id"`) {
 		t.Fatalf("flag must override INSTANCE_ID: %s", out.String())
 	}
+}
+
+// A typo under a command group is a usage error with a suggestion, not the
+// group's help and exit 0 (which a cron job would take for success).
+func TestSubcommandTypoSuggests(t *testing.T) {
+	ios, _, _, errOut := iostreams.Test()
+	f := &cmdutil.Factory{IO: ios, ConfigOptions: config.LoadOptions{SearchPaths: []string{}}}
+	if code := Run(context.Background(), f, []string{"accounts", "lst"}); code != cmdutil.ExitUsage {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "Did you mean this?") || !strings.Contains(errOut.String(), "list") {
+		t.Fatalf("no suggestion: %s", errOut.String())
+	}
+}
+
+// Every command's help has exactly one exit-code table.
+func TestOneExitCodeTablePerCommand(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if n := strings.Count(c.Long, "Exit codes"); n != 1 {
+			t.Errorf("%s: %d exit-code tables in its help", c.CommandPath(), n)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root.New(&cmdutil.Factory{IO: ios}))
 }

@@ -26,6 +26,10 @@ type Factory struct {
 	// shipped binary leaves it nil, so no environment variable can redirect
 	// its WhatsApp traffic.
 	ConfigureWAClient func(*whatsmeow.Client)
+	// ProcessLogger is true in a real wactl process (not in tests that run
+	// commands in-process): the logger a command builds then also becomes
+	// the process default, so the standard log package goes through it.
+	ProcessLogger bool
 }
 
 // flagKeys maps the flags that set configuration keys to those keys. A
@@ -68,9 +72,13 @@ func allFlags(cmd *cobra.Command) *pflag.FlagSet {
 // Logger builds the slog logger for a loaded configuration; logs go to
 // stderr.
 func (f *Factory) Logger(cfg *config.Config) (*slog.Logger, error) {
-	return logging.New(f.IO.ErrOut, logging.Options{
+	l, err := logging.New(f.IO.ErrOut, logging.Options{
 		Level:   cfg.Log.Level,
 		Format:  cfg.Log.Format,
 		Journal: logging.StderrIsJournal(),
 	})
+	if err == nil && f.ProcessLogger {
+		logging.Install(l)
+	}
+	return l, err
 }

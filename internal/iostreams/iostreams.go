@@ -20,6 +20,7 @@ type IOStreams struct {
 
 	stdinTTY, stdoutTTY, stderrTTY bool
 	noColor                        bool
+	forceColor                     bool // CLICOLOR_FORCE: colour even in a pipe (NO_COLOR still wins)
 	termWidth                      func() int
 }
 
@@ -34,6 +35,11 @@ func System() *IOStreams {
 	_, s.noColor = os.LookupEnv("NO_COLOR")
 	if os.Getenv("TERM") == "dumb" {
 		s.noColor = true
+	}
+	// The CLICOLOR convention (also gh's): any value but "0" keeps colour
+	// when output is piped, e.g. into `less -R`.
+	if v, ok := os.LookupEnv("CLICOLOR_FORCE"); ok && v != "" && v != "0" {
+		s.forceColor = true
 	}
 	s.termWidth = func() int {
 		for _, f := range []*os.File{os.Stderr, os.Stdout} {
@@ -68,10 +74,10 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 
 // ColorOut says whether stdout may carry colour.
-func (s *IOStreams) ColorOut() bool { return s.stdoutTTY && !s.noColor }
+func (s *IOStreams) ColorOut() bool { return (s.stdoutTTY || s.forceColor) && !s.noColor }
 
 // ColorErr says whether stderr may carry colour.
-func (s *IOStreams) ColorErr() bool { return s.stderrTTY && !s.noColor }
+func (s *IOStreams) ColorErr() bool { return (s.stderrTTY || s.forceColor) && !s.noColor }
 
 // CanPrompt says whether the user can answer a question: both stdin and
 // stderr (where prompts go) must be terminals.

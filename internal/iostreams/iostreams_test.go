@@ -1,6 +1,7 @@
 package iostreams
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,24 @@ func stripANSI(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+func TestSystemHonoursClicolorForce(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	t.Setenv("CLICOLOR_FORCE", "1")
+	t.Setenv("NO_COLOR", "restored after the test")
+	os.Unsetenv("NO_COLOR")
+	// Under go test stdout and stderr are not terminals.
+	if s := System(); !s.ColorOut() || !s.ColorErr() {
+		t.Fatal("CLICOLOR_FORCE=1 must keep colour in a pipe")
+	}
+	t.Setenv("CLICOLOR_FORCE", "0")
+	if s := System(); s.ColorOut() {
+		t.Fatal("CLICOLOR_FORCE=0 must not force colour")
+	}
+	t.Setenv("CLICOLOR_FORCE", "1")
+	t.Setenv("NO_COLOR", "1")
+	if s := System(); s.ColorOut() || s.ColorErr() {
+		t.Fatal("NO_COLOR must win over CLICOLOR_FORCE")
+	}
 }

@@ -1,6 +1,7 @@
 // Package logging builds wactl's log/slog logger: human text by default,
-// JSON with --log-format json, and no timestamps when stderr is the systemd
-// journal (journald stamps every line itself).
+// JSON with --log-format json, and, when stderr is the systemd journal, no
+// timestamps (journald stamps every line itself) and a syslog priority
+// prefix on every line so `journalctl -p warning` works.
 package logging
 
 import (
@@ -31,13 +32,27 @@ func New(w io.Writer, o Options) (*slog.Logger, error) {
 	if o.Journal {
 		ho.ReplaceAttr = dropTime
 	}
+	var build func(io.Writer) slog.Handler
 	switch orDefault(o.Format, "auto") {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		build = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, ho) }
 	case "auto", "text":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		build = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, ho) }
+	default:
+		return nil, fmt.Errorf("log format %q: use auto, text or json", o.Format)
 	}
-	return nil, fmt.Errorf("log format %q: use auto, text or json", o.Format)
+	if o.Journal {
+		return slog.New(newJournalHandler(w, build)), nil
+	}
+	return slog.New(build(w)), nil
+}
+
+// Install makes l the process's default logger, so that the standard
+// library's log package (net/http's server errors, libraries that call
+// log.Printf) goes through the same handler, level and journal priorities
+// instead of writing unprefixed lines of its own.
+func Install(l *slog.Logger) {
+	slog.SetDefault(l)
 }
 
 func dropTime(groups []string, a slog.Attr) slog.Attr {

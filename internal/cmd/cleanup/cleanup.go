@@ -68,7 +68,7 @@ confirmation possible (use --yes), 130 interrupted (rerun to finish).`,
 	fl.BoolVar(&o.DryRun, "dry-run", false, "report what would be marked; write nothing")
 	fl.BoolVar(&o.Apply, "apply", false, "mark the duplicates")
 	fl.StringVar(&o.Undo, "undo", "", "unmark what run RUN_ID marked")
-	fl.BoolVar(&o.Yes, "yes", false, "do not ask for confirmation (required without a terminal)")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
 	fl.BoolVar(&o.JSON, "json", false, "print JSON (the default when stdout is not a terminal)")
 	return cmd
 }

@@ -79,7 +79,7 @@ see and says so. --offline skips the daemon and the network.`,
 	fl.BoolVar(&opts.Markdown, "markdown", false, "print the report as Markdown, to paste into a ticket")
 	fl.BoolVar(&opts.Offline, "offline", false, "skip the daemon and network checks (fast)")
 	fl.BoolVar(&opts.Fix, "fix", false, "apply the safe fixes after showing them")
-	fl.BoolVar(&opts.Yes, "yes", false, "with --fix: do not ask")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "with --fix: do not ask")
 	fl.BoolVar(&opts.Strict, "strict", false, "exit 3 on warnings too")
 	fl.BoolVar(&opts.RestartTest, "restart-test", false, "restart the service and check the accounts reconnect without QR (root, systemd)")
 	fl.StringSliceVar(&opts.Only, "only", nil, "run only these checks (name or prefix, e.g. sessions,daemon.burst)")

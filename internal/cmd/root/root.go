@@ -2,8 +2,13 @@
 package root
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 
+	"github.com/wactl/wactl/internal/buildinfo"
 	"github.com/wactl/wactl/internal/cmd/accounts"
 	auditcmd "github.com/wactl/wactl/internal/cmd/audit"
 	cleanupcmd "github.com/wactl/wactl/internal/cmd/cleanup"
@@ -44,17 +49,50 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(accounts.New(f))
 	cmd.AddCommand(auditcmd.New(f), cleanupcmd.New(f))
 	cmd.AddCommand(doctorcmd.New(f))
+	info := buildinfo.Get()
+	cmd.Version = info.Version
+	cmd.SetVersionTemplate(fmt.Sprintf("wactl %s (commit %s)\n", info.Version, info.Commit))
 	addExitCodes(cmd)
+	refuseUnknownSubcommands(cmd)
 	return cmd
 }
 
-// addExitCodes appends the exit-code table to the help of every command.
+// addExitCodes gives every command exactly one exit-code table: its own
+// where its help already has one (a command whose codes differ, such as
+// serve or audit), else the common table.
 func addExitCodes(c *cobra.Command) {
 	if c.Long == "" {
 		c.Long = c.Short
 	}
-	c.Long += "\n\n" + cmdutil.ExitCodesHelp
+	if !strings.Contains(c.Long, "Exit codes:") {
+		c.Long += "\n\n" + cmdutil.ExitCodesHelp
+	}
 	for _, sub := range c.Commands() {
 		addExitCodes(sub)
+	}
+}
+
+// refuseUnknownSubcommands makes a command group (audit, accounts, ...)
+// treat an argument as a mistyped subcommand: cobra would print the group's
+// help and exit 0, which hides the typo from a script or cron.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c == c.Root() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // what cobra uses at the root
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+		return &cmdutil.FlagError{Err: errors.New(msg)}
 	}
 }

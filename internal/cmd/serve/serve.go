@@ -53,7 +53,13 @@ once), then the store. A clean stop exits 0.
 
 With no configuration it runs on this machine only: data in
 $STATE_DIRECTORY or ./wactl-data, an embedded SQLite store, a file lock,
-HTTP on 127.0.0.1:8080.`,
+HTTP on 127.0.0.1:8080.
+
+Exit codes:
+  0    stopped cleanly (also after SIGINT or SIGTERM)
+  1    failure (systemd restarts the unit)
+  2    bad flags or arguments
+  78   invalid configuration (the unit does not restart on it)`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Load = func() (*config.Loaded, error) { return f.Config(cmd) }
