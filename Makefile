@@ -17,7 +17,7 @@ ARGS     ?= serve
 TESTFLAGS ?= -count=1 -timeout 40m
 FUZZTIME ?= 20s
 
-.PHONY: build run test lint bench fuzz clean
+.PHONY: build run test lint bench fuzz clean notices
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
@@ -46,6 +46,10 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# THIRD_PARTY_NOTICES.md from the modules linked into bin/wactl.
+notices:
+	bash tools/notices.sh
 
 clean:
 	rm -rf bin
