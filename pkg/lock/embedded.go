@@ -84,7 +84,10 @@ func (e *Embedded) Status() Status {
 func (e *Embedded) Fence() (int64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.st.Epoch, e.active
+	if !e.active {
+		return 0, false
+	}
+	return e.st.Epoch, true
 }
 
 // StreamReplaced implements Lock. The flock cannot be shared, so a replaced

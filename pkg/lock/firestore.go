@@ -45,9 +45,15 @@ type Firestore struct {
 	log       *slog.Logger
 	kick      chan struct{}
 
-	mu        sync.Mutex
-	st        Status
-	active    bool
+	mu     sync.Mutex
+	st     Status
+	active bool
+	// held and heldUntil are what Fence reports: the epoch this process
+	// holds and the Mono() deadline past which it may hold it no longer.
+	// Status.Epoch is the document's epoch, which after a takeover is the
+	// new holder's and must never reach a fenced writer.
+	held      int64
+	heldUntil time.Duration
 	readMono  time.Duration // Mono() when the last snapshot was read
 	readTime  time.Time     // its ReadTime
 	garbageAt time.Time     // update time of the last unreadable doc logged
@@ -116,11 +122,17 @@ func (f *Firestore) Status() Status {
 	return s
 }
 
-// Fence implements Lock.
+// Fence implements Lock: the epoch this process holds, or 0,false when it
+// holds none — including the moment its renewal deadline passes, before
+// the loop has noticed (a paused process that resumes).
 func (f *Firestore) Fence() (int64, bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.st.Epoch, f.active
+	held, until := f.held, f.heldUntil
+	f.mu.Unlock()
+	if held == 0 || f.opt.Clock.Mono() >= until {
+		return 0, false
+	}
+	return held, true
 }
 
 // StreamReplaced implements Lock.

@@ -58,6 +58,7 @@ func (f *Firestore) loop(ctx context.Context) {
 		active = false
 		f.mu.Lock()
 		f.active = false
+		f.held, f.heldUntil = 0, 0 // before OnPassive: nothing is written under the lost epoch
 		f.st.WAMode, f.st.Reason = Passive, reason
 		f.streamMsg = ""
 		f.mu.Unlock()
@@ -147,6 +148,11 @@ func (f *Firestore) loop(ctx context.Context) {
 				continue
 			}
 			validUntil, next = valid, send+t.Renew
+			if active && out.v.Epoch == epoch {
+				f.mu.Lock()
+				f.heldUntil = valid
+				f.mu.Unlock()
+			}
 			if !active || out.v.Epoch != epoch {
 				if active {
 					stepDown("epoch changed")
@@ -154,6 +160,7 @@ func (f *Firestore) loop(ctx context.Context) {
 				active, epoch = true, out.v.Epoch
 				f.mu.Lock()
 				f.active = true
+				f.held, f.heldUntil = epoch, valid
 				f.st.WAMode, f.st.Reason = Active, ""
 				f.mu.Unlock()
 				f.log.Info("lease acquired: ACTIVE", "epoch", epoch, "how", out.v.Act.String(), "why", out.v.Reason)

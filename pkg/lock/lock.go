@@ -18,9 +18,11 @@ type Lock interface {
 	Run(ctx context.Context) error
 	// Status is the current view for /health, /ready and the dashboard.
 	Status() Status
-	// Fence returns the epoch of the lease this process holds and whether
-	// it is ACTIVE now. Writers that must not be overtaken by a stale holder
-	// store the epoch and refuse to write over a newer one.
+	// Fence returns the epoch of the lease this process holds and true
+	// while it is ACTIVE; 0,false whenever it holds none (never another
+	// holder's epoch, and already 0 inside OnPassive). Fenced writers write
+	// nothing without it and store it so that the store refuses a write
+	// older than the document's.
 	Fence() (epoch int64, active bool)
 	// Inspect reads the lease without taking or changing it (for doctor,
 	// which runs beside the daemon).
