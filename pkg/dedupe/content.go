@@ -224,3 +224,46 @@ func joinNonEmpty(parts ...string) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// The strong fingerprint as the old service computed it. Both writers must
+// produce the same fingerprintHash for the same message, or strong dedupe
+// and the fingerprint audit never match across a cutover.
+
+// SeedSender is the senderJid of the fingerprint's seed: the participant in
+// a group, "" in a 1:1 chat (the old service's getSenderJid returned null
+// outside groups, whatever the message's sender).
+func SeedSender(canonicalJID, participant string) string {
+	if PeerType(canonicalJID) == PeerGroup {
+		return participant
+	}
+	return ""
+}
+
+// SeedType is the messageType of the fingerprint's seed: the old service
+// knew no voice notes (push-to-talk audio was "audio").
+func SeedType(messageType string) string {
+	if messageType == TypeVoice {
+		return TypeAudio
+	}
+	return messageType
+}
+
+// StrongFingerprint is the 40-hex strong fingerprint of a message; sender is
+// the message's sender, reduced to the seed's form by SeedSender.
+func StrongFingerprint(canonicalJID, direction, sender string, tsClientMs int64, messageType, text string) string {
+	return Fingerprint(canonicalJID, direction, SeedSender(canonicalJID, sender), tsClientMs, SeedType(messageType), text)
+}
+
+// StrongFingerprintHash is the fingerprintHash field: the first 8 hex of
+// sha1(StrongFingerprint(…)).
+func StrongFingerprintHash(canonicalJID, direction, sender string, tsClientMs int64, messageType, text string) string {
+	return FingerprintHash(StrongFingerprint(canonicalJID, direction, sender, tsClientMs, messageType, text))
+}
+
+// PreFixFingerprintHash is the fingerprintHash wactl wrote before it matched
+// the old service (schemaVersion 2 documents up to that fix): the first 8
+// hex of the unhashed fingerprint, seeded with the stored senderJid even in
+// 1:1 chats. The audit recomputes it to recognise such documents.
+func PreFixFingerprintHash(canonicalJID, direction, senderJID string, tsClientMs int64, messageType, text string) string {
+	return Fingerprint(canonicalJID, direction, senderJID, tsClientMs, messageType, text)[:8]
+}

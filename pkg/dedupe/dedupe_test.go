@@ -105,7 +105,7 @@ func TestIDs(t *testing.T) {
 	}
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	fp := Fingerprint(jid, "inbound", jid, ts, TypeText, "  Hello \n\t world ")
-	if fp != "67b59fa261fbe404961f1be905e2498f337fb7c7" || FingerprintHash(fp) != "67b59fa2" {
+	if fp != "67b59fa261fbe404961f1be905e2498f337fb7c7" || FingerprintHash(fp) != sha1Hex(fp)[:8] {
 		t.Errorf("Fingerprint = %q", fp)
 	}
 	if fp := Fingerprint(jid, "outbound", "", 0, TypeImage, ""); fp != "9f429778d46eb0bb623aaa7dbd1c57f9b5045377" {

@@ -66,13 +66,9 @@ func Fingerprint(canonicalJID, direction, senderJID string, tsClientMs int64, me
 	return sha1Hex(strings.Join([]string{canonicalJID, direction, senderJID, ts, messageType, textHash}, "|"))
 }
 
-// FingerprintHash is the first 8 hex of the fingerprint.
-func FingerprintHash(fingerprint string) string {
-	if len(fingerprint) < 8 {
-		return fingerprint
-	}
-	return fingerprint[:8]
-}
+// FingerprintHash is the fingerprintHash field: the first 8 hex of
+// sha1(fingerprint) — the old service hashed the fingerprint again.
+func FingerprintHash(fingerprint string) string { return sha1Hex(fingerprint)[:8] }
 
 // NormalizeText trims the text and collapses every run of inner whitespace
 // into one ASCII space. Whitespace is exactly JavaScript's \s (the old

@@ -127,7 +127,7 @@ func Build(in Input) (Result, error) {
 		TsClient:        at,
 		Source:          in.Source,
 		StableKeyHash:   dedupe.StableKeyHash(dedupe.StableKey(in.AccountID, clientJID, waID, fromMe, participant)),
-		FingerprintHash: dedupe.FingerprintHash(dedupe.Fingerprint(clientJID, direction, senderJID, tsMs(at), c.MessageType, body)),
+		FingerprintHash: dedupe.StrongFingerprintHash(clientJID, direction, seedParticipant(info), tsMs(at), c.MessageType, c.Body),
 	}
 	if fromMe {
 		m.ProviderMessageID = waID
@@ -198,12 +198,23 @@ func BuildOutbound(o Outbound) (store.Message, error) {
 		MessageType:       dedupe.TypeText,
 		TsClient:          o.At,
 		Source:            SourceOutbound,
-		FingerprintHash:   dedupe.FingerprintHash(dedupe.Fingerprint(clientJID, "outbound", senderJID, tsMs(o.At), dedupe.TypeText, body)),
+		// The old service's own sends carried no participant, in groups too.
+		FingerprintHash: dedupe.StrongFingerprintHash(clientJID, "outbound", "", tsMs(o.At), dedupe.TypeText, o.Body),
 	}
 	if o.WAMessageID != "" {
 		m.StableKeyHash = dedupe.StableKeyHash(dedupe.StableKey(o.AccountID, clientJID, o.WAMessageID, true, ""))
 	}
 	return m, nil
+}
+
+// seedParticipant is the participant the old service put in the strong
+// fingerprint: the message key's participant as WhatsApp sent it (a @lid
+// stays a @lid), without the device.
+func seedParticipant(info types.MessageInfo) string {
+	if !info.IsGroup || info.Sender.IsEmpty() {
+		return ""
+	}
+	return dedupe.CanonicalJID(info.Sender.ToNonAD().String())
 }
 
 func tsMs(t time.Time) int64 {

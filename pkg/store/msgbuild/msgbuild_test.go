@@ -46,7 +46,7 @@ func TestBuildInbound(t *testing.T) {
 		"ThreadID":        {m.ThreadID, acc + "__" + jid},
 		"DocID":           {m.DocID, "38b91a212df79d5bacc16bb4"},
 		"StableKeyHash":   {m.StableKeyHash, "d8d93df6"},
-		"FingerprintHash": {m.FingerprintHash, "67b59fa2"},
+		"FingerprintHash": {m.FingerprintHash, "cd087164"},
 		"ClientJID":       {m.ClientJID, jid},
 		"SenderJID":       {m.SenderJID, jid},
 		"NormalizedPhone": {m.NormalizedPhone, "+40722000111"},
