@@ -83,6 +83,10 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 			if _, ok := cur["createdAt"]; !ok {
 				d["createdAt"] = firestore.ServerTimestamp
 			}
+			if _, ok := cur["deletedAt"]; ok && a.DeletedAt.IsZero() && a.Status != "deleted" {
+				// A live status after a delete is a re-add: the deletion is over.
+				d["deletedAt"] = firestore.Delete
+			}
 			up := make([]firestore.Update, 0, len(d))
 			for k, v := range d {
 				up = append(up, firestore.Update{Path: k, Value: v})
