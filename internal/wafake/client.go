@@ -64,6 +64,7 @@ func ConfigureClient(cli *whatsmeow.Client, addr string) {
 	h := HTTPClientFor(addr)
 	cli.SetWebsocketHTTPClient(h)
 	cli.SetPreLoginHTTPClient(h)
+	cli.SetMediaHTTPClient(h) // history blobs and media download from the fake
 }
 
 var envRootOnce sync.Once

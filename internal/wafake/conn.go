@@ -397,6 +397,9 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	id, _ := node.Attrs["id"].(string)
 	typ, _ := node.Attrs["type"].(string)
 	c.srv.logReceipt(Receipt{Device: c.device(), ID: id, Type: typ, At: time.Now()})
+	if c.srv.historyReceipt(c.device(), id, typ) {
+		return
+	}
 	switch typ {
 	case "", "inactive", "sender", "peer_msg", "hist_sync":
 		c.srv.markDelivered(c.device(), id, "receipt "+typ)
@@ -444,6 +447,8 @@ func (c *conn) handleIQ(ctx context.Context, node *waBinary.Node) {
 		c.result(node)
 	case "encrypt":
 		c.handleEncryptIQ(node)
+	case "w:m":
+		c.handleMediaConn(node)
 	case "usync":
 		c.handleUsync(node)
 	case "md":

@@ -64,6 +64,7 @@ type Server struct {
 	sendCount  map[string]int
 	unknownIQs []string
 	nextMsg    int
+	hist       historyState // history.go: media and history notifications
 }
 
 // New starts a fake server listening on loopback. Call Close when done.
@@ -191,6 +192,9 @@ func (s *Server) SetClientOutdated(on bool) {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveMedia(w, r) {
+		return
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
