@@ -53,6 +53,9 @@ type Options struct {
 	// AdminSocket is the path of the local admin socket (pairing through
 	// the daemon); empty disables it.
 	AdminSocket string
+	// MaxConns caps the HTTP connections in general use (0: 1024, and
+	// always under the fd limit); a few more are reserved for health.
+	MaxConns int
 }
 
 // Daemon is a running `wactl serve`.
@@ -155,19 +158,17 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen on %s: %w (is another process using the port? set http.port or PORT)", o.Addr, err)
 		}
 	}
-	srv := &http.Server{
-		Handler: NewHandler(HandlerOptions{Status: d.Status, Authorized: o.Authorized, Register: func(mux *http.ServeMux) {
-			if o.Register != nil {
-				o.Register(mux, d)
-			}
-		}}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := newHTTPServer(NewHandler(HandlerOptions{Status: d.Status, Authorized: o.Authorized, Register: func(mux *http.ServeMux) {
+		if o.Register != nil {
+			o.Register(mux, d)
+		}
+	}}), o.Log)
+	maxConns := connBudget(o.MaxConns)
+	ln = newLimitListener(ln, maxConns, o.Log)
 	d.ensureAdmin()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	d.log.Info("listening", "addr", ln.Addr().String(), "instance", o.InstanceID)
+	d.log.Info("listening", "addr", ln.Addr().String(), "instance", o.InstanceID, "max_connections", maxConns)
 	if o.OnListening != nil {
 		o.OnListening(ln.Addr().String())
 	}
