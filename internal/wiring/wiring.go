@@ -47,8 +47,9 @@ func Firestore(ctx context.Context, cfg *config.Config) (*gfs.Client, error) {
 
 // Store opens the message store: the embedded SQLite database, or Firestore
 // behind the local journal (nothing is acknowledged to WhatsApp before it
-// is on local disk, whatever Firestore does).
-func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slog.Logger) (store.Store, error) {
+// is on local disk, whatever Firestore does). fence (serve's lease, nil
+// for tools) fences the account, outbox and counter writes.
+func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slog.Logger, fence func() (int64, bool)) (store.Store, error) {
 	switch cfg.Store.Backend {
 	case "embedded":
 		st, err := sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.Path, StrongDedupe: cfg.Store.StrongDedupe, Logger: log})
@@ -60,7 +61,7 @@ func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slo
 		if client == nil {
 			return nil, fmt.Errorf("store: Firestore client not opened")
 		}
-		fs, err := fsstore.Open(ctx, fsstore.Options{Client: client, StrongDedupe: cfg.Store.StrongDedupe, Logger: log})
+		fs, err := fsstore.Open(ctx, fsstore.Options{Client: client, StrongDedupe: cfg.Store.StrongDedupe, Logger: log, Fence: fence})
 		if err != nil {
 			return nil, err
 		}

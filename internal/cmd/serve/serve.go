@@ -104,7 +104,8 @@ func Run(ctx context.Context, o *Options) error {
 		notifier = daemon.SystemdNotifier{Log: log}
 	}
 	stopExtending := extendStart(notifier, startExtendEvery, startExtendStep, startExtendMax)
-	st, err := wiring.Store(ctx, cfg, client, log)
+	fence := new(lock.FenceRef) // the store is fenced by the lease built below
+	st, err := wiring.Store(ctx, cfg, client, log, fence.Fence)
 	stopExtending()
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -124,7 +125,11 @@ func Run(ctx context.Context, o *Options) error {
 		Addr: cfg.ListenAddr(), InstanceID: cfg.InstanceID, Service: "wactl", Version: bi.Version, Commit: bi.Commit,
 		Sessions: sess, Store: st, StoreBackend: cfg.Store.Backend,
 		NewLock: func(cb lock.Callbacks) (lock.Lock, error) {
-			return wiring.Lock(cfg, client, cb, log)
+			lk, err := wiring.Lock(cfg, client, cb, log)
+			if err == nil {
+				fence.Set(lk)
+			}
+			return lk, err
 		},
 		Log: log, Notifier: notifier, ConfigureClient: o.ConfigureClient,
 		AdminSocket: filepath.Join(cfg.DataDir, daemon.AdminSocketName),

@@ -54,11 +54,17 @@ func accountFields(a store.Account) map[string]any {
 }
 
 // PutAccount merges a's fields into accounts/{id}, refusing (ErrFenced) a
-// write whose non-zero Epoch is older than the stored leaseEpoch.
+// write whose epoch is older than the stored leaseEpoch and, in a fenced
+// store, any write while this process holds no epoch (fence.go).
 func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 	if a.ID == "" {
 		return &PermanentError{fmt.Errorf("store: account without id")}
 	}
+	epoch, fenced, err := s.heldEpoch("account "+a.ID, a.Epoch)
+	if err != nil {
+		return err
+	}
+	a.Epoch = epoch
 	ref := s.c.Collection(colAccounts).Doc(a.ID)
 	backoff := 5 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -76,8 +82,14 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 			return fmt.Errorf("firestore: read account %s: %w", a.ID, err)
 		default:
 			cur := snap.Data()
-			if a.Epoch != 0 && getInt(cur, "leaseEpoch") > a.Epoch {
-				return store.ErrFenced
+			if err := olderThanDoc("account "+a.ID, a.Epoch, getInt(cur, "leaseEpoch")); err != nil {
+				return err
+			}
+			if fenced {
+				// Re-ask just before writing: the read may have taken long.
+				if _, _, err := s.heldEpoch("account "+a.ID, a.Epoch); err != nil {
+					return err
+				}
 			}
 			d := accountFields(a)
 			if _, ok := cur["createdAt"]; !ok {

@@ -2,6 +2,7 @@ package firestore
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -90,6 +91,12 @@ func (b *counterBook) ref(account string) *firestore.DocumentRef {
 func (b *counterBook) flush(ctx context.Context) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
+	epoch, fenced, err := b.s.heldEpoch("counters", 0)
+	if err != nil {
+		// Not holding the lease: the deltas stay in memory and are written
+		// in this process's next tenure (Counters still shows them).
+		return nil
+	}
 	b.mu.Lock()
 	taken := b.pending
 	b.pending = map[string]*counterDelta{}
@@ -116,14 +123,51 @@ func (b *counterBook) flush(ctx context.Context) error {
 			h["lastBatchCount"] = int64(d.hLastBatch)
 		}
 		data["history"] = h
-		if _, err := b.ref(account).Set(ctx, data, firestore.MergeAll); err != nil {
+		if err := b.write(ctx, account, data, epoch, fenced); err != nil {
+			b.restore(account, d)
+			if errors.Is(err, store.ErrFenced) {
+				continue // a newer holder writes these counters: keep ours for our next tenure
+			}
 			if firstErr == nil {
 				firstErr = err
 			}
-			b.restore(account, d)
 		}
 	}
 	return firstErr
+}
+
+// write persists one account's delta. A fenced store writes it in a
+// transaction that carries its epoch and refuses a document written under
+// a newer one (the delta then waits in memory, see flush).
+func (b *counterBook) write(ctx context.Context, account string, data map[string]any, epoch int64, fenced bool) error {
+	ref := b.ref(account)
+	if !fenced {
+		_, err := ref.Set(ctx, data, firestore.MergeAll)
+		return err
+	}
+	data["leaseEpoch"] = epoch
+	return b.s.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(ref)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		if err == nil {
+			if err := olderThanDoc("counters "+account, epoch, getInt(snap.Data(), "leaseEpoch")); err != nil {
+				return err
+			}
+		}
+		return tx.Set(ref, data, firestore.MergeAll)
+	})
+}
+
+// pendingCount is how many counts wait in memory (for Close's warning).
+func (b *counterBook) pendingCount() (n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, d := range b.pending {
+		n += d.wrote + d.skipped + d.strong + d.hWrote + d.hSkipped
+	}
+	return n
 }
 
 // restore puts an unpersisted delta back, keeping any newer batch facts.

@@ -44,8 +44,10 @@ type Options struct {
 	// (default 2s): one write per account per interval instead of one per
 	// message keeps the counter document from becoming a hot spot.
 	CounterFlushInterval time.Duration
-	Logger               *slog.Logger
-	Now                  func() time.Time
+	// Fence makes this store a fenced writer (serve's): see fence.go.
+	Fence  func() (epoch int64, held bool)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Store is the Firestore backend. It is safe for concurrent use.
@@ -56,6 +58,7 @@ type Store struct {
 	log       *slog.Logger
 	now       func() time.Time
 
+	fence    func() (int64, bool) // nil: not a lease participant (operator tools)
 	counters *counterBook
 	blindOK  atomic.Bool // the last batch was all new: write the next one blind
 
@@ -84,7 +87,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{
 		c: c, ownClient: own, strong: o.StrongDedupe,
-		log: o.Logger, now: o.Now,
+		log: o.Logger, now: o.Now, fence: o.Fence,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -141,6 +144,9 @@ func (s *Store) Close() error {
 		defer cancel()
 		if ferr := s.counters.flush(ctx); ferr != nil {
 			err = fmt.Errorf("firestore store: counters not persisted on close: %w", ferr)
+		}
+		if n := s.counters.pendingCount(); n > 0 {
+			s.log.Warn("counter deltas dropped: this process holds no lease epoch (messages themselves are stored)", "counts", n)
 		}
 		if s.ownClient {
 			if cerr := s.c.Close(); cerr != nil && err == nil {

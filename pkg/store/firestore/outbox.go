@@ -112,6 +112,10 @@ func (s *Store) ClaimOutbox(ctx context.Context, claimer string, epoch int64, le
 	if limit <= 0 {
 		return nil, nil
 	}
+	epoch, _, err := s.heldEpoch("outbox claim", epoch)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	var out []store.OutboxItem
 	// Losing every candidate to other claimers does not mean the queue is
@@ -149,6 +153,9 @@ func (s *Store) claimRound(ctx context.Context, claimer string, epoch int64, now
 		if getInt(d, "claimEpoch") > epoch {
 			continue
 		}
+		if _, _, err := s.heldEpoch("outbox claim", epoch); err != nil {
+			return lost, err // lost the lease mid-round: claim nothing more
+		}
 		until := now.Add(lease)
 		_, err := snap.Ref.Update(ctx, []firestore.Update{
 			{Path: "status", Value: "processing"},
@@ -176,8 +183,13 @@ func (s *Store) claimRound(ctx context.Context, claimer string, epoch int64, now
 }
 
 // finishOutbox applies a final or retry state, only for the current
-// claimer; a claimer whose lease was taken over gets ErrFenced.
+// claimer; a claimer whose lease was taken over gets ErrFenced, and so does
+// a fenced store holding no epoch or an epoch older than the claim's.
 func (s *Store) finishOutbox(ctx context.Context, requestID, claimer string, done func(d map[string]any) bool, up []firestore.Update) error {
+	epoch, fenced, err := s.heldEpoch("outbox "+requestID, 0)
+	if err != nil {
+		return err
+	}
 	ref := s.outboxRef(requestID)
 	for attempt := 0; ; attempt++ {
 		snap, err := ref.Get(ctx)
@@ -189,6 +201,11 @@ func (s *Store) finishOutbox(ctx context.Context, requestID, claimer string, don
 			return fmt.Errorf("firestore: read outbox %s: %w", requestID, err)
 		}
 		d := snap.Data()
+		if fenced {
+			if err := olderThanDoc("outbox "+requestID, epoch, getInt(d, "claimEpoch")); err != nil {
+				return err
+			}
+		}
 		if getStr(d, "claimedBy") == claimer && done(d) {
 			return nil // a repeated call after a lost answer
 		}
