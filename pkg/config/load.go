@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -149,9 +150,6 @@ func (o *LoadOptions) fill() {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
-	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
-	}
 	if o.Getwd == nil {
 		o.Getwd = os.Getwd
 	}
@@ -173,22 +171,31 @@ func (o *LoadOptions) fill() {
 // exist), else the first search path present, else none.
 func (o *LoadOptions) findFile() (string, []byte, error) {
 	if o.ConfigFile != "" {
-		data, err := o.ReadFile(o.ConfigFile)
+		data, err := o.read(o.ConfigFile, MaxConfigFileBytes)
 		if err != nil {
-			return "", nil, fmt.Errorf("config file %s: %w (check --config / WACTL_CONFIG)", o.ConfigFile, unwrapPathErr(err))
+			return "", nil, fmt.Errorf("config file %s: %s (check --config / WACTL_CONFIG)", o.ConfigFile, fileErrText(err))
 		}
 		return o.ConfigFile, data, nil
 	}
 	for _, p := range o.SearchPaths {
-		data, err := o.ReadFile(p)
+		data, err := o.read(p, MaxConfigFileBytes)
 		if err == nil {
 			return p, data, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return "", nil, fmt.Errorf("config file %s: %w", p, unwrapPathErr(err))
+			return "", nil, fmt.Errorf("config file %s: %s", p, fileErrText(err))
 		}
 	}
 	return "", nil, nil
+}
+
+// fileErrText is what went wrong reading a file, without repeating its
+// path, and for a directory the same advice as for other non-files.
+func fileErrText(err error) string {
+	if errors.Is(err, syscall.EISDIR) {
+		return errNotRegular.Error()
+	}
+	return unwrapPathErr(err).Error()
 }
 
 func unwrapPathErr(err error) error {
@@ -214,9 +221,9 @@ func (o *LoadOptions) envValue(k keyDef) (name, val string, ok bool, err error) 
 		case hasDirect && hasFile:
 			return n, "", false, fmt.Errorf("both %s and %s_FILE are set; keep only one", n, n)
 		case hasFile:
-			b, err := o.ReadFile(fileName)
+			b, err := o.read(fileName, MaxSecretFileBytes)
 			if err != nil {
-				return n + "_FILE", "", false, fmt.Errorf("%s_FILE=%s: %v", n, fileName, unwrapPathErr(err))
+				return n + "_FILE", "", false, fmt.Errorf("%s_FILE=%s: %v", n, fileName, fileErrText(err))
 			}
 			return n + "_FILE", strings.TrimRight(string(b), "\r\n"), true, nil
 		case hasDirect:
