@@ -13,8 +13,12 @@
 //     by side during a cutover with at most one of them active. wactl adds a
 //     fencing epoch (one more at every change of holder) and the holder's
 //     host, pid, start time, data dir and a per-process session token.
-//   - Embedded (one host): flock(2) on <data dir>/wactl.lock, released by the
-//     kernel when the process dies; holder details in wactl.lock.json (0600).
+//   - Embedded (one host): flock(2) on the data dir itself (which cannot be
+//     unlinked by accident while it holds files) and on <data dir>/wactl.lock
+//     (for older wactl binaries), released by the kernel when the process
+//     dies; holder details in wactl.lock.json (0600). The holder checks every
+//     poll that both paths still name what it locked and re-takes the lock
+//     when the file was deleted.
 //
 // # Firestore protocol
 //

@@ -12,7 +12,7 @@ import (
 
 // EmbeddedOptions configure the one-host backend.
 type EmbeddedOptions struct {
-	DataDir    string // required; the lock is <DataDir>/wactl.lock
+	DataDir    string // required; the lock is on DataDir and <DataDir>/wactl.lock (flock.go)
 	InstanceID string // required
 	Host       string // default os.Hostname()
 	// Poll: how often a PASSIVE process tries the lock, and how often the

@@ -21,12 +21,22 @@ const (
 // the data dir's lock — another process, or another Lock in this process.
 var ErrHeld = errors.New("data dir lock held by another process")
 
-// FileLock is an exclusive flock(2) on <dir>/wactl.lock. The kernel drops it
-// when the process dies, however it dies: holding it proves that no earlier
-// process that used this data dir is still running.
+// FileLock is an exclusive flock(2) on the data dir itself and on
+// <dir>/wactl.lock. The kernel drops both when the process dies, however it
+// dies: holding them proves that no earlier process that used this data dir
+// is still running.
+//
+// The directory is what decides: a file can be unlinked by accident (rm,
+// a cleanup script), and a second process would then lock a new file at
+// the same path while the first still held the old one (issue 15.4); a
+// directory with files in it cannot be unlinked, and the descriptor names
+// the directory whatever happens to its entries. The file lock is kept so
+// that an older wactl on the same data dir (which locks only the file)
+// still excludes and is excluded.
 type FileLock struct {
 	dir string
-	f   *os.File
+	d   *os.File // the data directory
+	f   *os.File // <dir>/wactl.lock
 }
 
 // TryLockDir takes the data dir's lock without waiting.
@@ -34,19 +44,46 @@ func TryLockDir(dir string) (*FileLock, error) {
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, LockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("lock file %s: %w (the data dir must be writable by wactl's user)", path, err)
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", path, ErrHeld)
+	if err := flockNB(d, dir); err != nil {
+		d.Close()
+		return nil, err
+	}
+	path := filepath.Join(dir, LockFileName)
+	for range 3 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("lock file %s: %w (the data dir must be writable by wactl's user)", path, err)
 		}
-		return nil, fmt.Errorf("flock %s: %w", path, err)
+		if err := flockNB(f, path); err != nil {
+			f.Close()
+			d.Close()
+			return nil, err
+		}
+		l := &FileLock{dir: dir, d: d, f: f}
+		// Verify after locking: the path may have been replaced between
+		// open and flock; then lock the file that is there now.
+		if ok, err := l.StillOwned(); err == nil && ok {
+			return l, nil
+		}
+		f.Close()
 	}
-	return &FileLock{dir: dir, f: f}, nil
+	d.Close()
+	return nil, fmt.Errorf("lock file %s keeps being replaced: is something deleting files in the data dir?", path)
+}
+
+func flockNB(f *os.File, name string) error {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%s: %w", name, ErrHeld)
+		}
+		return fmt.Errorf("flock %s: %w", name, err)
+	}
+	return nil
 }
 
 func ensureDir(dir string) error {
@@ -67,35 +104,48 @@ func ensureDir(dir string) error {
 }
 
 // Unlock releases the lock. The files stay: removing the lock file would let
-// a process that opened the old inode and one that creates a new one both
-// hold "the" lock.
+// an older wactl that opened the old inode and one that creates a new one
+// both hold "the" lock.
 func (l *FileLock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
 	err := l.f.Close() // closing the last descriptor drops the flock
-	l.f = nil
+	if derr := l.d.Close(); err == nil {
+		err = derr
+	}
+	l.f, l.d = nil, nil
 	return err
 }
 
-// StillOwned reports whether the path still names the file we locked: if
-// someone deleted or replaced it, another process can lock the new file.
+// StillOwned reports whether the paths still name the directory and file we
+// locked. A deleted or replaced lock file no longer excludes an older wactl
+// (the directory lock still excludes every current one); a replaced data
+// dir (renamed, or removed with everything in it) excludes nobody.
 func (l *FileLock) StillOwned() (bool, error) {
 	if l == nil || l.f == nil {
 		return false, nil
 	}
-	held, err := l.f.Stat()
-	if err != nil {
-		return false, err
+	for _, c := range []struct {
+		held *os.File
+		path string
+	}{{l.d, l.dir}, {l.f, filepath.Join(l.dir, LockFileName)}} {
+		held, err := c.held.Stat()
+		if err != nil {
+			return false, err
+		}
+		now, err := os.Stat(c.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !os.SameFile(held, now) {
+			return false, nil
+		}
 	}
-	now, err := os.Stat(filepath.Join(l.dir, LockFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(held, now), nil
+	return true, nil
 }
 
 // holderFile is what <dir>/wactl.lock.json says about the process holding
@@ -154,22 +204,26 @@ func readHolder(dir string) (holderFile, error) {
 }
 
 // probeDir reports whether some process holds the data dir's lock, without
-// creating anything. It takes a shared lock for an instant: a holder's
+// creating anything. It takes shared locks for an instant on the directory
+// and on the lock file (an older wactl locks only the file): a holder's
 // exclusive lock makes that fail.
 func probeDir(dir string) (held bool, err error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockFileName), os.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return true, nil
+	for _, p := range []string{dir, filepath.Join(dir, LockFileName)} {
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
 		}
-		return false, err
+		if err != nil {
+			return false, err
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		f.Close()
+		if err != nil {
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return true, nil
+			}
+			return false, err
+		}
 	}
 	return false, nil
 }
