@@ -61,8 +61,10 @@ type LogConfig struct {
 }
 
 type HTTPConfig struct {
-	Host string `mapstructure:"host"`
-	Port int    `mapstructure:"port"`
+	Host           string   `mapstructure:"host"`
+	Port           int      `mapstructure:"port"`
+	StatusToken    string   `mapstructure:"status_token"`
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
 }
 
 type SessionsConfig struct {

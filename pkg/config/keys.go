@@ -39,6 +39,10 @@ var keys = []keyDef{
 
 	{Key: "http.host", Kind: kString, Default: "127.0.0.1", Help: "address the HTTP API listens on"},
 	{Key: "http.port", Kind: kInt, Default: 8080, Aliases: []string{"PORT"}, Help: "port the HTTP API listens on"},
+	{Key: "http.status_token", Kind: kString, Default: "", Secret: true,
+		Help: "bearer token that lets callers other than a direct loopback one read /api/status/dashboard and /metrics; give it as WACTL_HTTP_STATUS_TOKEN_FILE"},
+	{Key: "http.trusted_proxies", Kind: kList, Default: []string{},
+		Help: "addresses (IPs or CIDRs) of reverse proxies in front of wactl; their requests are never local, even over loopback"},
 
 	{Key: "sessions.path", Kind: kString, Default: "", Aliases: []string{"SESSIONS_PATH"},
 		Help: "absolute directory of per-account WhatsApp sessions; default <data_dir>/sessions"},

@@ -49,6 +49,7 @@ type LoadOptions struct {
 	Getwd       func() (string, error)
 	Hostname    func() (string, error)
 	MachineID   func() (string, error)
+	Stat        func(string) (fs.FileInfo, error) // the config file's mode; default os.Stat
 }
 
 // Loaded is the effective configuration with the origin of every key.
@@ -56,6 +57,9 @@ type Loaded struct {
 	Config  Config
 	File    string // config file that was read; empty when none
 	Origins map[string]Origin
+	// Warnings are not errors: the configuration works, but should be
+	// changed (a readable secret, an empty secret file, no allowlist).
+	Warnings Problems
 }
 
 // Load reads every layer, decodes and validates. On problems it returns the
@@ -92,6 +96,8 @@ func Load(o LoadOptions) (*Loaded, error) {
 			}
 			if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 				probs.add("", file, "cannot parse: "+err.Error())
+			} else if st, err := o.Stat(file); err == nil {
+				l.Warnings = append(l.Warnings, inlineSecretWarnings(file, st.Mode(), v.GetString)...)
 			}
 		}
 	}
@@ -103,6 +109,10 @@ func Load(o LoadOptions) (*Loaded, error) {
 		if err != nil {
 			probs.add(k.Key, name, err.Error())
 			continue
+		}
+		if ok && val == "" && strings.HasSuffix(name, "_FILE") {
+			path, _ := o.LookupEnv(name)
+			l.Warnings = append(l.Warnings, emptySecretFileWarning(k.Key, name, path))
 		}
 		if ok {
 			v.Set(k.Key, val)
@@ -131,7 +141,9 @@ func Load(o LoadOptions) (*Loaded, error) {
 		}
 	}
 
-	if err := v.UnmarshalExact(&l.Config, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+	// Not UnmarshalExact: fileKeys has reported every unknown key already,
+	// with its line; the decoder would list them again in its own words.
+	if err := v.Unmarshal(&l.Config, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	))); err != nil {
@@ -140,6 +152,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 
 	o.derive(l, &probs)
 	probs = append(probs, Validate(&l.Config)...)
+	l.Warnings = append(l.Warnings, ConfigWarnings(&l.Config)...)
 	if len(probs) > 0 {
 		return l, &ProblemsError{Problems: probs, File: l.File}
 	}
@@ -149,6 +162,9 @@ func Load(o LoadOptions) (*Loaded, error) {
 func (o *LoadOptions) fill() {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
+	}
+	if o.Stat == nil {
+		o.Stat = os.Stat
 	}
 	if o.Getwd == nil {
 		o.Getwd = os.Getwd

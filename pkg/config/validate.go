@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,6 +44,15 @@ func Validate(c *Config) Problems {
 		p.add("http.host", "", "is empty; use 127.0.0.1 for local access or 0.0.0.0 for all interfaces")
 	} else if net.ParseIP(c.HTTP.Host) == nil && !validHostname(c.HTTP.Host) {
 		p.add("http.host", "", fmt.Sprintf("%q is neither an IP address nor a host name", c.HTTP.Host))
+	}
+
+	for _, t := range []struct{ key, val string }{{"api.service_token", c.API.ServiceToken}, {"http.status_token", c.HTTP.StatusToken}} {
+		if n := len(t.val); n > 0 && n < MinTokenLength {
+			p.add(t.key, "", fmt.Sprintf("is %d characters; use at least %d random characters (e.g. `openssl rand -hex 32`)", n, MinTokenLength))
+		}
+	}
+	if _, err := ParseTrustedProxies(c.HTTP.TrustedProxies); err != nil {
+		p.add("http.trusted_proxies", "", err.Error())
 	}
 
 	for key, path := range map[string]string{"sessions.path": c.Sessions.Path, "store.path": c.Store.Path} {
@@ -99,6 +109,33 @@ func Validate(c *Config) Problems {
 			l.RenewInterval, l.TTL-l.SafetyMargin))
 	}
 	return p
+}
+
+// MinTokenLength is the shortest bearer token accepted: the service token
+// acts as admin, so it must not be guessable.
+const MinTokenLength = 32
+
+// ParseTrustedProxies turns http.trusted_proxies (IPs or CIDRs) into
+// prefixes.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR (e.g. 127.0.0.1 or 10.0.0.0/8)", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func validHostname(h string) bool {

@@ -36,6 +36,15 @@ func checkConfigLoad(_ context.Context, env *Env) Result {
 		r.fail("configuration: " + env.ConfigErr.Error())
 		return r
 	}
+	if ws := config.ConfigWarnings(env.Config); len(ws) > 0 {
+		for _, w := range ws {
+			r.note("%s", w.String())
+		}
+		r.warn(ws[0].Msg)
+		r.fix(Fix{Summary: "list who may read conversations in api.allowed_emails or api.allowed_uids (config file or WACTL_API_ALLOWED_EMAILS)",
+			Commands: []string{"wactl config validate"}})
+		return r
+	}
 	r.set(OK, "configuration loads and validates")
 	return r
 }

@@ -53,6 +53,8 @@ func newValidate(f *cmdutil.Factory) *cobra.Command {
 		Short: "Check the configuration and list every problem",
 		Long: `Load the configuration exactly as 'wactl serve' would and list every
 problem found, each naming the key, where its value came from, and the fix.
+Warnings (a secret in a file others can read, an empty secret file, no
+reader allowlist) are printed too but do not make it fail.
 Run it before restarting the service after editing the file.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -111,8 +113,12 @@ func RunValidate(o *Options) error {
 	if err != nil && !errors.As(err, &pe) {
 		return err
 	}
+	warnings := []string{}
+	for _, w := range l.Warnings {
+		warnings = append(warnings, w.String())
+	}
 	if o.JSON {
-		out := map[string]any{"valid": pe == nil, "file": l.File, "problems": problemStrings(pe)}
+		out := map[string]any{"valid": pe == nil, "file": l.File, "problems": problemStrings(pe), "warnings": warnings}
 		if werr := cmdutil.WriteJSON(o.IO.Out, out); werr != nil {
 			return werr
 		}
@@ -120,6 +126,9 @@ func RunValidate(o *Options) error {
 			return &cmdutil.ExitError{Code: cmdutil.ExitConfig, Err: pe, Silent: true}
 		}
 		return nil
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(o.IO.ErrOut, "%s warning: %s\n", o.IO.StyleErr().Warn(), w)
 	}
 	if pe != nil {
 		return pe

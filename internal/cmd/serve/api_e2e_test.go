@@ -28,7 +28,7 @@ import (
 	"github.com/wactl/wactl/pkg/dedupe"
 )
 
-const token = "test-service-token-0123456789"
+const token = "test-service-token-0123456789abcdef" // 32+ characters: config validate refuses shorter
 
 func (p *proc) call(t *testing.T, method, path string, body any, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
