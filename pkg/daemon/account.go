@@ -56,6 +56,15 @@ type account struct {
 	pairRunning    bool
 	dev            *sessions.Device
 	cli            *whatsmeow.Client
+
+	// Connecting goes through Manager.connect (connect.go) only.
+	connCtx      context.Context // the client's connection lifetime; nil until its first connect
+	connCancel   context.CancelFunc
+	connecting   int   // connects in flight through the gate
+	connEpoch    int64 // lease epoch the last connect was allowed under
+	reconnecting bool  // a reconnect loop runs for the current client
+	gen          int   // bumped by stop: retry loops of an older generation end
+	retry        retryState
 }
 
 // start opens the account's device store (taking its per-account OS lock,
@@ -98,10 +107,16 @@ func (a *account) start(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 
-	if err := cli.ConnectContext(ctx); err != nil {
-		// InitialAutoReconnect retries retryable errors by itself; anything
-		// else is recorded and left to the operator.
+	if err := m.connect(a, cli, "restore"); err != nil {
+		if refused(err) {
+			// Stepped down (or stopped) while restoring: Deactivate closes
+			// the store.
+			return nil
+		}
+		// The session is fine; WhatsApp or the network is not. Retry
+		// through the gate with backoff.
 		a.fail(StateReconnecting, fmt.Errorf("connect: %w", err))
+		a.reconnectAfter(cli, "connect failed: "+err.Error(), m.backoff(1))
 	}
 	a.m.status.mark(a.id)
 	return nil
@@ -117,12 +132,14 @@ func (a *account) newClient(dev *sessions.Device) *whatsmeow.Client {
 	// event buffer a message whose handler failed is decrypted again when
 	// the server redelivers it.
 	cli.EnableDecryptedEventBuffer = true
-	cli.EnableAutoReconnect = true
-	cli.InitialAutoReconnect = true
-	cli.AutoReconnectHook = func(error) bool {
-		// Reconnect only while we may drive accounts.
-		return m.Active()
-	}
+	// whatsmeow's own reconnects (after a drop, a keepalive failure, the
+	// 515 after pairing) would connect without asking the lease, e.g. the
+	// instant a paused process resumes: the daemon reconnects instead,
+	// through Manager.connect (connect.go).
+	cli.EnableAutoReconnect = false
+	cli.InitialAutoReconnect = false
+	cli.DisableLoginAutoReconnect = true
+	cli.AutoReconnectHook = func(error) bool { return false }
 	if m.o.ConfigureClient != nil {
 		m.o.ConfigureClient(cli)
 	}
@@ -136,14 +153,26 @@ func (a *account) stop(state, reason string) {
 	a.mu.Lock()
 	cli, dev := a.cli, a.dev
 	a.cli, a.dev = nil, nil
+	a.gen++
+	connCancel := a.connCancel
+	inflight := a.connecting > 0
+	a.connCtx, a.connCancel = nil, nil
 	if cli != nil || a.state == StateConnected || a.state == StateConnecting || a.state == StateReconnecting || state == StatePassive {
 		a.state = state
 	}
 	a.disconnectedAt = a.m.o.Now()
 	a.mu.Unlock()
+	if inflight && connCancel != nil {
+		// A connect that passed the gate before this stop: abort its dial.
+		connCancel()
+	}
+	a.waitConnects()
 	if cli != nil {
 		cli.RemoveEventHandlers()
-		cli.Disconnect()
+		disconnect(cli)
+	}
+	if connCancel != nil {
+		connCancel()
 	}
 	if dev != nil {
 		if err := dev.Close(); err != nil {
@@ -213,8 +242,10 @@ func (a *account) handle(evt any) bool {
 			a.state = StateReconnecting
 		}
 		a.disconnectedAt = now
+		cli := a.cli
 		a.mu.Unlock()
 		a.m.log.Warn("disconnected; reconnecting", "account", a.id)
+		a.reconnectAfter(cli, "disconnected", 0)
 	case *events.LoggedOut:
 		// whatsmeow has deleted the device from the store itself (a confirmed
 		// logout). The account stays; it needs a new pairing.
@@ -254,6 +285,10 @@ func (a *account) handle(evt any) bool {
 			a.stop(StateClientOutdated, "client outdated")
 			a.setState(StateClientOutdated, "client outdated (405)")
 		}()
+	case *events.ManualLoginReconnect:
+		// The 515 after a pairing: log in again as the new device, through
+		// the gate (whatsmeow would reconnect by itself without asking).
+		a.loginReconnect()
 	case *events.ConnectFailure:
 		a.setState(a.currentState(), fmt.Sprintf("connect failure %d: %s", int(e.Reason), e.Message))
 	case *events.KeepAliveTimeout:
@@ -264,6 +299,7 @@ func (a *account) handle(evt any) bool {
 			st = StateReconnecting
 		}
 		a.setState(st, fmt.Sprintf("keepalive timeout (%d errors)", e.ErrorCount))
+		a.keepAliveFailed(e.LastSuccess)
 	case *events.KeepAliveRestored:
 		a.mu.Lock()
 		a.lastError = ""
@@ -306,9 +342,13 @@ func (a *account) checkStale(now time.Time) {
 	}
 	a.m.log.Warn("account stale: no event for too long; recycling its connection once", "account", a.id, "after", a.m.o.StaleAfter)
 	go func() {
-		cli.Disconnect()
-		if err := cli.Connect(); err != nil && !errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+		disconnect(cli)
+		if err := a.m.connect(a, cli, "recycle"); err != nil && !errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+			if refused(err) {
+				return
+			}
 			a.fail(StateReconnecting, fmt.Errorf("recycle: %w", err))
+			a.reconnectAfter(cli, "recycle failed: "+err.Error(), a.m.backoff(1))
 		}
 	}()
 }
@@ -327,5 +367,6 @@ func (a *account) snapshot(now time.Time) AccountStatus {
 		ID: a.id, Name: a.name, Phone: a.phone, State: a.state, BannedUntil: a.bannedUntil,
 		LastEventAt: a.lastEventAt, LastMessageAt: a.lastMessageAt, ReconnectCount: a.reconnects,
 		LastError: a.lastError, HasDiskSession: a.hasDisk, IsStale: a.stale,
+		RetryReason: a.retry.reason, NextRetryAt: a.retry.next, RetryCount: a.retry.count,
 	}
 }

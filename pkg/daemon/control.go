@@ -194,7 +194,7 @@ func (m *Manager) Reset(ctx context.Context, id string) error {
 		return err
 	}
 	if dev.Paired() {
-		if err := pair.Unlink(ctx, a.newClient(dev)); err != nil {
+		if err := a.unlink(ctx, dev); err != nil {
 			dev.Close()
 			return fmt.Errorf("unlink: %w", err)
 		}
@@ -268,4 +268,40 @@ func (m *Manager) SendText(ctx context.Context, id string, to types.JID, body, w
 		return SentInfo{}, err
 	}
 	return SentInfo{ID: string(resp.ID), Timestamp: resp.Timestamp}, nil
+}
+
+// unlink logs a paired but stopped device out. Its client connects through
+// the gate (connect.go) like every other, then pair.Unlink logs it out.
+func (a *account) unlink(ctx context.Context, dev *sessions.Device) error {
+	cli := a.newClient(dev)
+	a.mu.Lock()
+	a.cli, a.dev = cli, dev
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		if a.cli == cli {
+			a.cli, a.dev = nil, nil // the caller closes dev
+		}
+		a.mu.Unlock()
+		cli.RemoveEventHandlers()
+		disconnect(cli)
+	}()
+	if err := a.m.connect(a, cli, "unlink"); err != nil {
+		return err
+	}
+	// pair.Unlink logs out a logged-in client at once; wait for the login
+	// (or for the server saying the device is gone).
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for !cli.IsLoggedIn() && cli.Store.ID != nil {
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("waiting for login: %w", wctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if cli.Store.ID == nil {
+		return nil // logged out on the server already; whatsmeow deleted it
+	}
+	return pair.Unlink(ctx, cli)
 }

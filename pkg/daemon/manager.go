@@ -11,6 +11,7 @@ import (
 
 	"go.mau.fi/whatsmeow"
 
+	"github.com/wactl/wactl/pkg/lock"
 	"github.com/wactl/wactl/pkg/sessions"
 	"github.com/wactl/wactl/pkg/store"
 )
@@ -37,6 +38,14 @@ type ManagerOptions struct {
 	Worker store.Worker
 	// ConnectParallelism bounds simultaneous connects on activation.
 	ConnectParallelism int
+	// Lease is the lease's status: a held lease whose time has run out
+	// (the process was paused) lets nothing connect. Nil: not checked.
+	Lease func() lock.Status
+	// After is the clock of retries (tests inject one); default time.After.
+	After func(time.Duration) <-chan time.Time
+	// RetryMin and RetryMax bound the backoff of reconnects and of restores
+	// that failed while ACTIVE (defaults 2 s and 2 min).
+	RetryMin, RetryMax time.Duration
 }
 
 // Manager owns one whatsmeow client per paired account while this instance
@@ -48,13 +57,14 @@ type Manager struct {
 	log    *slog.Logger
 	status *statusWriter
 
-	mu       sync.Mutex
-	accounts map[string]*account // every known account, connected or not
-	active   bool
-	ctx      context.Context // lives while ACTIVE; cancelled by Deactivate
-	cancel   context.CancelFunc
-	starting sync.WaitGroup // restores in flight
-	boot     Counters
+	mu         sync.Mutex
+	accounts   map[string]*account // every known account, connected or not
+	active     bool
+	ctx        context.Context // lives while ACTIVE; cancelled by Deactivate
+	cancel     context.CancelFunc
+	starting   sync.WaitGroup // restores (and restore retries) in flight
+	connecting sync.WaitGroup // connects through the gate in flight (connect.go)
+	boot       Counters
 }
 
 // NewManager returns a manager with no clients; Activate connects them.
@@ -70,6 +80,15 @@ func NewManager(o ManagerOptions) *Manager {
 	}
 	if o.ConnectParallelism == 0 {
 		o.ConnectParallelism = 16
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 2 * time.Second
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(2*time.Minute, o.RetryMin)
 	}
 	if o.Fence == nil {
 		o.Fence = func() (int64, bool) { return 0, true }
@@ -183,13 +202,20 @@ func (m *Manager) Deactivate(reason string) {
 		m.mu.Unlock()
 		return
 	}
+	// From here the gate (connect.go) lets nothing connect.
 	m.active = false
 	cancel := m.cancel
+	accts := make([]*account, 0, len(m.accounts))
+	for _, a := range m.accounts {
+		accts = append(accts, a)
+	}
 	m.mu.Unlock()
 	cancel()
+	m.cancelConnects(accts)
 	m.starting.Wait()
+	m.connecting.Wait()
 	m.mu.Lock()
-	accts := make([]*account, 0, len(m.accounts))
+	accts = accts[:0]
 	for _, a := range m.accounts {
 		accts = append(accts, a)
 	}
@@ -222,7 +248,11 @@ func (m *Manager) start(ctx context.Context, id string) error {
 		m.accounts[id] = a
 	}
 	m.mu.Unlock()
-	return a.start(ctx)
+	err := a.start(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.scheduleRestore(err.Error())
+	}
+	return err
 }
 
 // Snapshot returns every account's status, sorted by id.

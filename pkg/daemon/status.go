@@ -60,6 +60,11 @@ type AccountStatus struct {
 	HasDiskSession bool
 	IsStale        bool
 	Counters       Counters
+	// A pending retry: why the account is not connected, when the daemon
+	// tries again, failed attempts in a row (zero values: none pending).
+	RetryReason string
+	NextRetryAt time.Time
+	RetryCount  int
 }
 
 // ContractStatus maps a daemon state to the status strings of the
