@@ -2,14 +2,22 @@ package daemon
 
 import (
 	"net/http"
+	"net/netip"
 )
 
 // HandlerOptions assemble the daemon's HTTP routes.
 type HandlerOptions struct {
 	Status StatusFunc
-	// Authorized decides whether a non-loopback caller may read the
-	// dashboard and metrics; nil allows only loopback.
+	// Authorized decides whether a caller who is not local may read the
+	// dashboard and metrics (the API's auth); nil: only local callers and
+	// the status token.
 	Authorized func(*http.Request) bool
+	// StatusToken, when set, lets any caller that presents it as a bearer
+	// token read the dashboard and metrics.
+	StatusToken string
+	// TrustedProxies are the reverse proxies in front of the daemon: their
+	// requests are never local, even over loopback.
+	TrustedProxies []netip.Prefix
 	// Register adds further routes (the app's API) to the mux.
 	Register func(*http.ServeMux)
 }
@@ -19,14 +27,15 @@ type HandlerOptions struct {
 // and every request is measured.
 func NewHandler(o HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
-	hr := &healthRoutes{status: o.Status, authorized: o.Authorized}
+	access := newStatusAccess(o)
+	hr := &healthRoutes{status: o.Status, access: access}
 	hr.register(mux)
 	hm := newHTTPMetrics()
 	reg := newRegistry(o.Status, hm)
 	metrics := metricsHandler(reg)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r) && (o.Authorized == nil || !o.Authorized(r)) {
-			WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+		if !access.allowed(r) {
+			deny(w, r)
 			return
 		}
 		metrics.ServeHTTP(w, r)

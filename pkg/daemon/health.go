@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -16,9 +15,8 @@ type StatusFunc func() Status
 // of them is rate limited.
 type healthRoutes struct {
 	status StatusFunc
-	// authorized reports whether a non-loopback caller may read the
-	// dashboard (the API's auth); nil means only loopback may.
-	authorized func(*http.Request) bool
+	// access decides who may read the dashboard (httpaccess.go).
+	access *statusAccess
 }
 
 func (h *healthRoutes) register(mux *http.ServeMux) {
@@ -201,10 +199,8 @@ func (h *healthRoutes) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !isLoopback(r) && (h.authorized == nil || !h.authorized(r)) {
-		WriteJSON(w, r, http.StatusUnauthorized, map[string]any{
-			"error": "unauthorized", "message": "the dashboard needs a token from outside this host",
-		})
+	if !h.access.allowed(r) {
+		deny(w, r)
 		return
 	}
 	s := h.status()
@@ -266,20 +262,6 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteJSON(w, r, http.StatusOK, body)
-}
-
-// isLoopback reports whether the request came over loopback without a
-// proxy in between (a proxied request carries X-Forwarded-For).
-func isLoopback(r *http.Request) bool {
-	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // MaskPhone keeps the country code and the last two digits: enough for an
