@@ -48,6 +48,7 @@ type historyState struct {
 	media   map[string][]byte // token → encrypted file (ciphertext + mac)
 	fetches map[string]int    // token → GET count
 	notes   map[string]bool   // device|id of history notifications → acknowledged
+	drop    bool              // RemoveMediaOnUpload
 }
 
 func (h *historyState) init() {
@@ -154,7 +155,9 @@ func (s *Server) uploadMedia(plaintext []byte, mt whatsmeow.MediaType, n *waE2E.
 	token := strings.ToLower(NewMessageID())
 	s.hist.mu.Lock()
 	s.hist.init()
-	s.hist.media[token] = file
+	if !s.hist.drop {
+		s.hist.media[token] = file
+	}
 	s.hist.mu.Unlock()
 	n.MediaKey, n.FileEncSHA256, n.FileSHA256 = mediaKey, encSum[:], sum[:]
 	n.FileLength = proto.Uint64(uint64(len(plaintext)))
@@ -167,6 +170,15 @@ func (s *Server) uploadMedia(plaintext []byte, mt whatsmeow.MediaType, n *waE2E.
 func (s *Server) RemoveMedia(token string) {
 	s.hist.mu.Lock()
 	delete(s.hist.media, token)
+	s.hist.mu.Unlock()
+}
+
+// RemoveMediaOnUpload makes later uploads disappear at once (every
+// download of them gets 404), as if the media server expired them before
+// the client came to fetch them.
+func (s *Server) RemoveMediaOnUpload(on bool) {
+	s.hist.mu.Lock()
+	s.hist.drop = on
 	s.hist.mu.Unlock()
 }
 
@@ -252,4 +264,30 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Content-Length", fmt.Sprint(len(file)))
 	_, _ = w.Write(file)
 	return true
+}
+
+// decryptPeerMessage decrypts a message a companion sent to its own phone
+// (category "peer": an on-demand history request, an app-state key
+// request), which carries one <enc> for the phone instead of participants.
+func (s *Server) decryptPeerMessage(ctx context.Context, from types.JID, node *waBinary.Node, rec *SentMessage) {
+	if cat, _ := node.Attrs["category"].(string); cat != "peer" {
+		return
+	}
+	enc, ok := node.GetOptionalChildByTag("enc")
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	phone := s.accountLocked(from.User).phoneDev
+	s.mu.Unlock()
+	if phone == nil {
+		return
+	}
+	rec.Recipients = append(rec.Recipients, phone.jid)
+	m, err := phone.decrypt(ctx, from, enc)
+	if err != nil {
+		rec.DecryptError = err.Error()
+		return
+	}
+	rec.Message, rec.DecryptError = m, ""
 }

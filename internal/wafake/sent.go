@@ -96,6 +96,9 @@ func (c *conn) handleClientMessage(ctx context.Context, node *waBinary.Node) {
 		}
 		rec.Message, rec.DecryptError = m, ""
 	}
+	if rec.Message == nil {
+		s.decryptPeerMessage(ctx, me, node, &rec) // history.go
+	}
 	s.mu.Lock()
 	s.sent = append(s.sent, rec)
 	s.notifyLocked()

@@ -56,6 +56,10 @@ type Options struct {
 	// MaxConns caps the HTTP connections in general use (0: 1024, and
 	// always under the fd limit); a few more are reserved for health.
 	MaxConns int
+	// HistoryQueue is the durable history-sync queue file (pkg/histq);
+	// empty: beside the sessions directory. HistoryPolicy tunes its retries.
+	HistoryQueue  string
+	HistoryPolicy HistoryPolicy
 }
 
 // Daemon is a running `wactl serve`.
@@ -131,6 +135,10 @@ func Run(ctx context.Context, o Options) error {
 		Worker: store.Worker{Service: o.Service, InstanceID: o.InstanceID, Version: o.Version,
 			Commit: o.Commit, BootTs: d.started},
 	})
+	if err := d.mgr.OpenHistory(o.HistoryQueue, o.HistoryPolicy); err != nil {
+		return fmt.Errorf("history queue: %w", err)
+	}
+	defer d.mgr.CloseHistory()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	lk, err := o.NewLock(lock.Callbacks{

@@ -48,6 +48,9 @@ func (a *account) build(ctx context.Context, e *events.Message, source string) (
 // recordMessage stores one live message; false means "not durable, do not
 // acknowledge".
 func (a *account) recordMessage(e *events.Message) bool {
+	if n := historyNotification(e); n != nil {
+		return a.queueHistory(e, n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	res, err := a.build(ctx, e, msgbuild.SourceRealtime)
@@ -77,13 +80,14 @@ func (a *account) apply(ctx context.Context, res msgbuild.Result) error {
 	switch res.Kind {
 	case dedupe.KindProtocol:
 		return nil
-	case dedupe.KindEdit:
-		return ignoreNotFound(st.ApplyEdit(ctx, res.Edit))
-	case dedupe.KindRevoke:
-		return ignoreNotFound(st.ApplyRevoke(ctx, res.Revoke))
+	case dedupe.KindEdit, dedupe.KindRevoke:
+		return a.applyFix(ctx, res)
 	}
 	out, err := st.RecordMessage(ctx, res.Message)
 	if err != nil {
+		return err
+	}
+	if err := a.applyParked(ctx, []store.Message{res.Message}); err != nil {
 		return err
 	}
 	a.m.count(func(c *Counters) {
@@ -99,81 +103,9 @@ func (a *account) apply(ctx context.Context, res msgbuild.Result) error {
 	return nil
 }
 
-// ignoreNotFound: an edit or revoke of a message we never stored (sent
-// before the account was paired) has nothing to change.
-func ignoreNotFound(err error) error {
-	if err == store.ErrNotFound {
-		return nil
-	}
-	return err
-}
-
 // historyBatch bounds memory for large syncs: messages are converted and
 // written this many at a time.
 const historyBatch = 400
-
-// recordHistory stores a history-sync blob. It runs concurrently with live
-// messages; the store's identity rules make the overlap harmless.
-func (a *account) recordHistory(e *events.HistorySync) bool {
-	a.mu.Lock()
-	cli := a.cli
-	a.mu.Unlock()
-	if cli == nil || e.Data == nil {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	batch := make([]store.Message, 0, historyBatch)
-	var total store.HistoryResult
-	flush := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
-		r, err := a.m.o.Store.RecordHistory(ctx, a.id, batch)
-		if err != nil {
-			a.m.log.Error("history batch not recorded", "account", a.id, "messages", len(batch), "err", err)
-			return false
-		}
-		total.Saved += r.Saved
-		total.Skipped += r.Skipped
-		total.Errors += r.Errors
-		total.Total += r.Total
-		batch = batch[:0]
-		return true
-	}
-	for _, conv := range e.Data.GetConversations() {
-		chat, err := types.ParseJID(conv.GetID())
-		if err != nil {
-			continue
-		}
-		for _, hm := range conv.GetMessages() {
-			evt, err := cli.ParseWebMessage(chat, hm.GetMessage())
-			if err != nil {
-				total.Errors++
-				continue
-			}
-			res, err := a.build(ctx, evt, msgbuild.SourceHistory)
-			if err != nil || res.Kind != dedupe.KindChat && res.Kind != dedupe.KindReaction {
-				continue
-			}
-			batch = append(batch, res.Message)
-			if len(batch) == historyBatch && !flush() {
-				return false
-			}
-		}
-	}
-	if !flush() {
-		return false
-	}
-	a.m.count(func(c *Counters) {
-		c.HistoryWrote += int64(total.Saved)
-		c.HistorySkipped += int64(total.Skipped)
-		c.HistoryLastRunAt = a.m.o.Now()
-		c.HistoryLastBatch = total.Total
-	})
-	a.m.log.Info("history sync recorded", "account", a.id, "saved", total.Saved, "skipped", total.Skipped, "errors", total.Errors)
-	return true
-}
 
 // recordReceipt moves our outbound messages to delivered/read on their one
 // document.

@@ -67,6 +67,12 @@ var schema = []string{
 		at_ms       INTEGER NOT NULL
 	)`,
 	`CREATE INDEX IF NOT EXISTS parked_target ON parked(account, target)`,
+	`CREATE TABLE IF NOT EXISTS skips (
+		account     TEXT    NOT NULL,
+		reason      TEXT    NOT NULL,
+		n           INTEGER NOT NULL,
+		PRIMARY KEY (account, reason)
+	)`,
 }
 
 // Options tune a queue.
@@ -252,4 +258,14 @@ func (q *Queue) countBy(ctx context.Context, query string) (map[string]int, erro
 		out[a] = n
 	}
 	return out, rows.Err()
+}
+
+// Defer postpones an entry without counting a download attempt (the store
+// refused a batch: that is never a reason to give history up).
+func (q *Queue) Defer(ctx context.Context, id int64, errText string, next time.Time) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE entries SET last_error = ?, next_ms = ? WHERE id = ?`, errText, next.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("history queue: defer %d: %w", id, err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wactl/wactl/internal/wiring"
 	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/daemon"
+	"github.com/wactl/wactl/pkg/histq"
 	"github.com/wactl/wactl/pkg/lock"
 	"github.com/wactl/wactl/pkg/wmlog"
 )
@@ -132,10 +133,11 @@ func Run(ctx context.Context, o *Options) error {
 			return lk, err
 		},
 		Log: log, Notifier: notifier, ConfigureClient: o.ConfigureClient,
-		AdminSocket: filepath.Join(cfg.DataDir, daemon.AdminSocketName),
-		StaleAfter:  cfg.WhatsApp.StaleAfter,
-		Register:    app.register,
-		Authorized:  app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog,
+		AdminSocket:  filepath.Join(cfg.DataDir, daemon.AdminSocketName),
+		HistoryQueue: filepath.Join(cfg.DataDir, histq.FileName),
+		StaleAfter:   cfg.WhatsApp.StaleAfter,
+		Register:     app.register,
+		Authorized:   app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog,
 		OnListening: onListening,
 	})
 }

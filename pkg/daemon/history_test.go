@@ -1,0 +1,158 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waCommon"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
+	"go.mau.fi/whatsmeow/proto/waWeb"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/watest"
+	"github.com/wactl/wactl/pkg/daemon"
+	"github.com/wactl/wactl/pkg/dedupe"
+	"github.com/wactl/wactl/pkg/store"
+)
+
+// historyRefusingStore refuses RecordHistory while failing is set.
+type historyRefusingStore struct {
+	store.Store
+	failing atomic.Bool
+	refused atomic.Int64
+}
+
+func (f *historyRefusingStore) RecordHistory(ctx context.Context, acct string, msgs []store.Message) (store.HistoryResult, error) {
+	if f.failing.Load() {
+		f.refused.Add(1)
+		return store.HistoryResult{}, errors.New("injected store failure")
+	}
+	return f.Store.RecordHistory(ctx, acct, msgs)
+}
+
+// historyChunk is conversation-major history: convs chats of per messages
+// each, ids H<chunk>-<conv>-<n>.
+func historyChunk(chunk, convs, per int, base time.Time) *waHistorySync.HistorySync {
+	hs := &waHistorySync.HistorySync{ChunkOrder: proto.Uint32(uint32(chunk))}
+	for c := 0; c < convs; c++ {
+		peer := types.NewJID(fmt.Sprintf("4079%02d%06d", chunk, c), types.DefaultUserServer)
+		conv := &waHistorySync.Conversation{ID: proto.String(peer.String())}
+		for i := 0; i < per; i++ {
+			conv.Messages = append(conv.Messages, &waHistorySync.HistorySyncMsg{Message: &waWeb.WebMessageInfo{
+				Key: &waCommon.MessageKey{RemoteJID: proto.String(peer.String()), FromMe: proto.Bool(i%3 == 0),
+					ID: proto.String(fmt.Sprintf("H%d-%d-%d", chunk, c, i))},
+				Message:          &waE2E.Message{Conversation: proto.String(fmt.Sprintf("history %d/%d/%d", chunk, c, i))},
+				MessageTimestamp: proto.Uint64(uint64(base.Add(time.Duration(i) * time.Second).Unix())),
+			}})
+		}
+		hs.Conversations = append(hs.Conversations, conv)
+	}
+	return hs
+}
+
+func countHistory(t *testing.T, st store.Store, a watest.Account, chunk, convs int) int {
+	t.Helper()
+	n := 0
+	for c := 0; c < convs; c++ {
+		peer := types.NewJID(fmt.Sprintf("4079%02d%06d", chunk, c), types.DefaultUserServer)
+		thread := dedupe.ThreadID(a.ID, dedupe.CanonicalJID(peer.String()))
+		msgs, err := st.ListMessages(context.Background(), thread, store.Page{Limit: 1000})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		n += len(msgs)
+	}
+	return n
+}
+
+// TestHistoryStoreRefusalRecordedAfterRecovery: while the store refuses
+// history batches, a history sync (blob on the media server) is still
+// accepted — it is durable in the history queue — and it is recorded in
+// full once the store recovers. (On ca70e15 it was acknowledged and lost.)
+func TestHistoryStoreRefusalRecordedAfterRecovery(t *testing.T) {
+	r, accts := newRig(t, "40711000061")
+	fs := &historyRefusingStore{Store: r.st}
+	run := r.startWith("host-a", fs, func(o *daemon.Options) {
+		o.HistoryPolicy = daemon.HistoryPolicy{StoreBackoff: func(int) time.Duration { return 50 * time.Millisecond }}
+	})
+	run.waitHealth(t, "connected", connected(1))
+	a, ctx := accts[0], context.Background()
+	fs.failing.Store(true)
+	sent, err := r.srv.SendHistoryNotification(ctx, a.Device, historyChunk(1, 5, 200, time.Now().Add(-72*time.Hour)), wafake.HistoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 15*time.Second, "refused history batch", func() bool { return fs.refused.Load() > 0 })
+	if err := r.srv.WaitDelivered(ctx, a.Device, sent.ID); err != nil {
+		t.Fatal(err) // accepted: it is in the durable queue
+	}
+	if n := countHistory(t, r.st, a, 1, 5); n != 0 {
+		t.Fatalf("%d documents while the store refuses", n)
+	}
+	fs.failing.Store(false)
+	watest.Eventually(t, 20*time.Second, "history recorded after recovery", func() bool {
+		return countHistory(t, r.st, a, 1, 5) == 1000
+	})
+	watest.Eventually(t, 10*time.Second, "queue drained", func() bool {
+		s, err := run.manager(t).HistoryStatus(ctx)
+		return err == nil && s.Pending == 0 && s.Lost == 0
+	})
+}
+
+// TestHistoryMediaGoneIsCountedLoss: a notification whose blob is gone
+// (404) is retried with backoff, then recorded as a named loss, and the
+// phone is asked for the recent chats again.
+func TestHistoryMediaGoneIsCountedLoss(t *testing.T) {
+	r, accts := newRig(t, "40711000062")
+	run := r.startWith("host-a", r.st, func(o *daemon.Options) {
+		o.HistoryPolicy = daemon.HistoryPolicy{MaxAttempts: 3, Backoff: func(int) time.Duration { return 20 * time.Millisecond },
+			Poll: 20 * time.Millisecond}
+	})
+	run.waitHealth(t, "connected", connected(1))
+	a, ctx := accts[0], context.Background()
+	// One chat recorded, so a re-request has a message to anchor at.
+	peer := peerJID("40799000062")
+	liveID, err := r.srv.SendFromPeer(ctx, peer, a.Device.ToNonAD(), text("anchor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.WaitDelivered(ctx, a.Device, liveID); err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.srv.Sent())
+	// The blob is removed before the client can fetch it.
+	r.srv.RemoveMediaOnUpload(true)
+	sent, err := r.srv.SendHistoryNotification(ctx, a.Device, historyChunk(2, 1, 10, time.Now().Add(-time.Hour)), wafake.HistoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s daemon.HistoryStatus
+	watest.Eventually(t, 15*time.Second, "loss recorded", func() bool {
+		s, err = run.manager(t).HistoryStatus(ctx)
+		return err == nil && s.Lost == 1 && s.Losses[0].Rerequested
+	})
+	if s.Pending != 0 || len(s.Losses) != 1 || s.Losses[0].MessageID != sent.ID || s.Losses[0].Reason != "history_media_unavailable" ||
+		s.Losses[0].Attempts != 3 || !s.Losses[0].Rerequested {
+		t.Fatalf("history status %+v", s)
+	}
+	if got := r.srv.MediaFetches(sent.MediaToken); got < 3 {
+		t.Fatalf("blob fetched %d times, want a retry per attempt", got)
+	}
+	// The re-request is a peer message to our own phone.
+	var asked bool
+	for _, m := range r.srv.Sent()[before:] {
+		if m.Message.GetProtocolMessage().GetPeerDataOperationRequestMessage().GetHistorySyncOnDemandRequest().GetOldestMsgID() == liveID {
+			asked = true
+		}
+	}
+	if !asked {
+		t.Fatalf("no on-demand history request anchored at %s among %+v", liveID, r.srv.Sent()[before:])
+	}
+}
