@@ -142,7 +142,8 @@ func TestAddAccount(t *testing.T) {
 	if len(e.wa.added) != 1 || e.wa.added[0].Phone != "+40722000111" || e.wa.added[0].Name != "Sales" {
 		t.Fatalf("daemon got %+v", e.wa.added)
 	}
-	if r := e.do("POST", "/api/whatsapp/add-account", e.admin, map[string]any{"name": "Again", "phone": "+40722000111"}); r.code != http.StatusConflict {
+	// The same phone again: the live account (parity_answers_test.go), not a new one.
+	if r := e.do("POST", "/api/whatsapp/add-account", e.admin, map[string]any{"name": "Again", "phone": "+40722000111"}); r.code != 200 || len(e.wa.added) != 1 {
 		t.Fatalf("duplicate phone: %d %s", r.code, r.raw)
 	}
 	if r := e.do("POST", "/api/whatsapp/add-account", e.admin, map[string]any{"name": "No phone"}); r.code != 200 {
@@ -223,17 +224,26 @@ func TestRegenerateQR(t *testing.T) {
 	if n := len(e.wa.calls); n != 1 {
 		t.Fatalf("calls %v", e.wa.calls)
 	}
-	// Older: a new pairing.
+	// Older while the pairing still runs: 202, nothing restarted.
 	e.clk.Add(2 * time.Second)
-	if r := e.do("POST", path+"acc1", e.admin, nil); r.code != 200 || r.str("status") != "started" {
+	if r := e.do("POST", path+"acc1", e.admin, nil); r.code != 202 || r.str("status") != "already_in_progress" {
 		t.Fatalf("stale QR: %d %s", r.code, r.raw)
+	}
+	// The pairing ended: a new one.
+	e.wa.mu.Lock()
+	delete(e.wa.pairing, "acc1")
+	e.wa.mu.Unlock()
+	if r := e.do("POST", path+"acc1", e.admin, nil); r.code != 200 || r.str("status") != "started" {
+		t.Fatalf("after the pairing: %d %s", r.code, r.raw)
 	}
 	// The daemon says a start is running: 202.
 	e.wa.setPairing("acc1", PairingState{InProgress: true})
 	if r := e.do("POST", path+"acc1", e.admin, nil); r.code != 202 || r.str("status") != "already_in_progress" {
 		t.Fatalf("in progress: %d %s", r.code, r.raw)
 	}
-	e.wa.setPairing("acc1", PairingState{})
+	e.wa.mu.Lock()
+	delete(e.wa.pairing, "acc1")
+	e.wa.mu.Unlock()
 	// Our own call in flight: 202 only while it runs.
 	e.wa.mu.Lock()
 	e.wa.regen = make(chan error)

@@ -178,7 +178,7 @@ func (a *API) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 
 // passive answers the contract's 503 for mutations on a PASSIVE instance.
 func (a *API) passive(w http.ResponseWriter, r *http.Request) {
-	body := map[string]any{"success": false, "error": "instance_passive", "mode": "passive",
+	body := map[string]any{"success": false, "error": "instance_passive", "mode": "passive", "message": PassiveMessage,
 		"instanceId": a.d.InstanceID, "holderInstanceId": nil, "retryAfterSeconds": 15}
 	if a.d.Status != nil {
 		s := a.d.Status()

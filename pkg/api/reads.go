@@ -11,13 +11,15 @@ import (
 	"github.com/wactl/wactl/pkg/store"
 )
 
-// Page sizes of the read routes.
+// Page sizes of the read routes. The app asks limit=500 and does not
+// follow nextCursor, so a page holds at least that; larger asks get 500
+// and a nextCursor.
 const (
 	defaultLimit = 50
-	maxLimit     = 200
+	maxLimit     = 500
 )
 
-// parseLimit reads ?limit=: absent → 50, above 200 → 200, not a positive
+// parseLimit reads ?limit=: absent → 50, above 500 → 500, not a positive
 // integer → error.
 func parseLimit(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("limit")
@@ -32,8 +34,21 @@ func parseLimit(r *http.Request) (int, error) {
 }
 
 // readAccount resolves the account of a read route and its own JIDs (the
-// self-chat, excluded from every list); false means answered.
+// self-chat, excluded from every list); false means answered (404). The
+// threads and inbox routes answer an unknown account with an empty list
+// instead, as the old service did and the app expects.
 func (a *API) readAccount(w http.ResponseWriter, r *http.Request) (string, map[string]bool, bool) {
+	id, self, known := a.accountJIDs(r)
+	if !known {
+		fail(w, r, http.StatusNotFound, "account_not_found", "no account "+id)
+		return "", nil, false
+	}
+	return id, self, true
+}
+
+// accountJIDs is the account id of r, its own JIDs, and whether it is
+// known (in memory, or stored and not deleted).
+func (a *API) accountJIDs(r *http.Request) (string, map[string]bool, bool) {
 	id := r.PathValue("accountId")
 	self := map[string]bool{"status@broadcast": true}
 	addPhone := func(p string) {
@@ -44,8 +59,7 @@ func (a *API) readAccount(w http.ResponseWriter, r *http.Request) (string, map[s
 	st, live := a.findAccount(id)
 	sa, stored := a.accts.get(r.Context())[id]
 	if !live && (!stored || sa.Status == "deleted") {
-		fail(w, r, http.StatusNotFound, "account_not_found", "no account "+id)
-		return "", nil, false
+		return id, nil, false
 	}
 	addPhone(st.Phone)
 	addPhone(sa.PhoneE164)
@@ -65,8 +79,9 @@ func (a *API) listThreads(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, http.StatusBadRequest, "invalid_request", "orderBy supports only lastMessageAt")
 		return
 	}
-	id, self, ok := a.readAccount(w, r)
-	if !ok {
+	id, self, known := a.accountJIDs(r)
+	if !known {
+		writeJSON(w, r, http.StatusOK, map[string]any{"threads": []any{}, "count": 0, "nextCursor": nil})
 		return
 	}
 	cursor := r.URL.Query().Get("cursor")
@@ -90,8 +105,9 @@ func (a *API) inbox(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	id, self, ok := a.readAccount(w, r)
-	if !ok {
+	id, self, known := a.accountJIDs(r)
+	if !known {
+		writeJSON(w, r, http.StatusOK, map[string]any{"messages": []any{}, "count": 0, "nextCursor": nil})
 		return
 	}
 	// One query (collection group / indexed) per page, never one per
