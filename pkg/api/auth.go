@@ -144,6 +144,9 @@ func (a *API) wrap(h http.HandlerFunc, need role, mutation bool) http.Handler {
 			fail(w, r, http.StatusForbidden, "forbidden", msg)
 			return
 		}
+		if !pathIDsOK(w, r) {
+			return
+		}
 		if mutation {
 			if !a.d.WhatsApp.Active() {
 				a.passive(w, r)

@@ -145,8 +145,12 @@ func decodeSegment(seg string, dst any) error {
 }
 
 // keyCache holds the published certificates for as long as their
-// Cache-Control max-age allows. An unknown kid refetches at most once per
-// minRefetch, so garbage tokens cannot hammer Google.
+// Cache-Control max-age allows, and longer while a refresh fails (Google
+// rotates keys with days of overlap, so an outage of the key URL must not
+// lock everyone out). Fetches run outside the lock, one at a time: a
+// request whose key is cached never waits for one, even when the key URL
+// hangs. An unknown kid refetches at most once per minRefetch, and failed
+// fetches back off, so garbage tokens cannot hammer Google.
 type keyCache struct {
 	url    string
 	client *http.Client
@@ -155,61 +159,118 @@ type keyCache struct {
 	mu        sync.Mutex
 	keys      map[string]*rsa.PublicKey
 	expires   time.Time
-	lastFetch time.Time
+	lastFetch time.Time     // start of the last fetch
+	failures  int           // consecutive failed fetches
+	retryAt   time.Time     // no fetch before this after a failure
+	lastErr   error         // of the last failed fetch
+	inflight  chan struct{} // closed when the running fetch ends; nil when none
 }
 
 const (
 	minRefetch     = 30 * time.Second
 	defaultKeysTTL = time.Hour
+	fetchTimeout   = 10 * time.Second
+	// Failed fetches back off from minBackoff, doubling to maxBackoff.
+	minBackoff = 5 * time.Second
+	maxBackoff = 5 * time.Minute
 )
 
 func (k *keyCache) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	now := k.now()
-	stale := k.keys == nil || now.After(k.expires)
-	_, known := k.keys[kid]
-	if stale || (!known && now.Sub(k.lastFetch) >= minRefetch) {
-		if err := k.fetch(ctx, now); err != nil && k.keys == nil {
-			return nil, err
+	for waited := false; ; waited = true {
+		now := k.now()
+		pub, known := k.keys[kid]
+		stale := k.keys == nil || now.After(k.expires)
+		if !waited && (stale || (!known && now.Sub(k.lastFetch) >= minRefetch)) {
+			k.startFetch(now)
 		}
+		if known {
+			return pub, nil // stale keys serve while the refresh runs
+		}
+		if waited || k.inflight == nil {
+			if k.keys == nil {
+				err := k.lastErr
+				if err == nil {
+					err = errors.New("no fetch yet")
+				}
+				return nil, fmt.Errorf("%w: %v", errKeysUnavailable, err)
+			}
+			return nil, fmt.Errorf("%w: unknown key id", errTokenSignature)
+		}
+		// Unknown kid with a fetch running: it may bring the key.
+		ch := k.inflight
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		k.mu.Lock()
 	}
-	pub, ok := k.keys[kid]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown key id", errTokenSignature)
-	}
-	return pub, nil
 }
 
-// fetch replaces the keys; on failure the old ones stay (Google rotates
-// keys with days of overlap, so a short outage must not lock everyone out).
-func (k *keyCache) fetch(ctx context.Context, now time.Time) error {
+// startFetch starts a fetch unless one is running or failures back it off;
+// k.mu is held.
+func (k *keyCache) startFetch(now time.Time) {
+	if k.inflight != nil || now.Before(k.retryAt) {
+		return
+	}
 	k.lastFetch = now
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	done := make(chan struct{})
+	k.inflight = done
+	go func() {
+		// Not the request's context: the fetch serves every request, and
+		// one caller going away must not abort it for the others.
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		keys, ttl, err := k.fetch(ctx)
+		cancel()
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		now := k.now()
+		if err != nil {
+			k.failures++
+			k.retryAt = now.Add(backoff(k.failures))
+			k.lastErr = err
+		} else {
+			k.keys, k.expires = keys, now.Add(ttl)
+			k.failures, k.retryAt, k.lastErr = 0, time.Time{}, nil
+		}
+		k.inflight = nil
+		close(done)
+	}()
+}
+
+func backoff(failures int) time.Duration {
+	d := minBackoff
+	for i := 1; i < failures && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+// fetch reads the published certificates and their max-age.
+func (k *keyCache) fetch(ctx context.Context) (map[string]*rsa.PublicKey, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+		return nil, 0, err
 	}
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s answered %s", errKeysUnavailable, k.url, resp.Status)
+		return nil, 0, fmt.Errorf("%s answered %s", k.url, resp.Status)
 	}
 	var certs map[string]string
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&certs); err != nil {
-		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+		return nil, 0, err
 	}
 	keys, err := parseCerts(certs)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+		return nil, 0, err
 	}
-	k.keys = keys
-	k.expires = now.Add(maxAge(resp.Header.Get("Cache-Control")))
-	return nil
+	return keys, maxAge(resp.Header.Get("Cache-Control")), nil
 }
 
 func parseCerts(certs map[string]string) (map[string]*rsa.PublicKey, error) {

@@ -58,6 +58,10 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, dst any) 
 }
 
 func decodeJSON(rd io.Reader, dst any) error {
+	rd, err := jsonObject(rd)
+	if err != nil {
+		return err
+	}
 	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -96,7 +100,3 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	return true
 }
-
-// PassiveMessage is the old service's text of its PASSIVE 503, which the
-// app shows to the user.
-const PassiveMessage = "PASSIVE mode: another instance holds lock; retry shortly"

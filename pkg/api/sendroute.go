@@ -31,11 +31,24 @@ type parsedSend struct {
 	idempotent bool
 }
 
-// parseSend validates the body; key is the X-Request-ID the caller sent
-// (empty when none or unusable).
+// errBadKey is an X-Request-ID or clientMessageId that cannot be an
+// idempotency key; the caller must fix it (a replaced key would split one
+// logical send into two).
+var errBadKey = errors.New("bad idempotency key")
+
+const keyRules = "1-128 printable ASCII characters without '/', not '.' or '..', not __…__ and not starting with " + generatedKeyPrefix
+
+// parseSend validates the body; headerKey is the X-Request-ID the caller
+// sent ("" when none), fallbackKey the generated key of a keyless send.
 func parseSend(b sendBody, headerKey, fallbackKey, countryCode string) (parsedSend, error) {
 	var p parsedSend
-	if b.AccountID == "" || strings.ContainsAny(b.AccountID, "/ ") || len(b.AccountID) > 128 {
+	if headerKey != "" && !callerKeyOK(headerKey) {
+		return p, fmt.Errorf("%w: X-Request-ID is the idempotency key and must be %s", errBadKey, keyRules)
+	}
+	if b.ClientMessageID != "" && !callerKeyOK(b.ClientMessageID) {
+		return p, fmt.Errorf("%w: clientMessageId must be %s", errBadKey, keyRules)
+	}
+	if b.AccountID == "" || !docIDSafe(b.AccountID) {
 		return p, errors.New("accountId is missing or not an account id")
 	}
 	to := b.To
@@ -67,14 +80,11 @@ func parseSend(b sendBody, headerKey, fallbackKey, countryCode string) (parsedSe
 	}
 	thread := dedupe.ThreadID(b.AccountID, dedupe.CanonicalJID(jid.String()))
 	if b.ThreadID != "" && b.ThreadID != thread {
-		return p, fmt.Errorf("threadId %q is not the thread of this recipient (%s)", b.ThreadID, thread)
-	}
-	if b.ClientMessageID != "" && !docIDSafe(b.ClientMessageID) {
-		return p, errors.New("clientMessageId must be 1-128 printable characters without '/'")
+		return p, fmt.Errorf("threadId %s is not the thread of this recipient (%s)", quoteID(b.ThreadID), thread)
 	}
 	p.AccountID, p.To, p.Body, p.ClientMessageID, p.ThreadID = b.AccountID, jid, text, b.ClientMessageID, thread
 	switch {
-	case headerKey != "" && docIDSafe(headerKey):
+	case headerKey != "":
 		p.Key, p.idempotent = headerKey, true
 	case b.ClientMessageID != "":
 		p.Key, p.idempotent = b.ClientMessageID, true
@@ -111,11 +121,15 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 	if !a.readBody(w, r, &b) {
 		return
 	}
-	header := ""
-	if h := r.Header.Get("X-Request-ID"); h != "" && h == daemon.RequestID(r) {
-		header = h
+	var q parsedSend
+	header, err := headerKey(r)
+	if err == nil {
+		q, err = parseSend(b, header, newGeneratedKey(), a.o.CountryCode)
 	}
-	q, err := parseSend(b, header, requestID(r), a.o.CountryCode)
+	if errors.Is(err, errBadKey) {
+		fail(w, r, http.StatusBadRequest, "invalid_request_id", strings.TrimPrefix(err.Error(), errBadKey.Error()+": "))
+		return
+	}
 	if err != nil {
 		fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
@@ -144,22 +158,32 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, r, code, extra)
 	}
-	if m, done, err := a.send.alreadySent(ctx, q.AccountID, waID); err != nil {
+	m, done, err := a.send.alreadySent(ctx, q.AccountID, waID)
+	if err != nil {
 		a.storeUnavailable(w, r, err)
 		return
-	} else if done {
+	}
+	if why := messageDiffers(m, q.sendRequest); why != "" {
+		a.keyReused(w, r, why)
+		return
+	}
+	if done {
 		answer(http.StatusOK, map[string]any{"duplicate": true, "status": m.Status, "docId": m.DocID})
 		return
 	}
 	outboxExists := false
 	it, err := a.d.Store.GetOutbox(ctx, q.Key)
+	why := ""
+	if err == nil {
+		why = outboxDiffers(it, q.sendRequest, a.o.CountryCode)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		a.storeUnavailable(w, r, err)
 		return
-	case it.AccountID != "" && it.AccountID != q.AccountID:
-		fail(w, r, http.StatusConflict, "request_id_reused", "this request id belongs to a send of another account; use a new X-Request-ID")
+	case why != "":
+		a.keyReused(w, r, why)
 		return
 	case it.Status == "sent":
 		answer(http.StatusOK, map[string]any{"duplicate": true, "status": "sent", "messageId": orString(it.ProviderMessageID, waID)})
@@ -176,6 +200,9 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 
 	if st.State == daemon.StateConnected {
 		info, err := a.send.deliver(ctx, q.sendRequest)
+		if (err == nil || errors.Is(err, errRecord)) && q.idempotent && !outboxExists {
+			a.claimKey(ctx, q, principalOf(r).UID)
+		}
 		switch {
 		case err == nil:
 			a.log.Info("message sent", "account", q.AccountID, "messageId", info.ID, "by", principalOf(r).key())

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"unicode"
 
 	"go.mau.fi/whatsmeow/types"
 
@@ -102,4 +106,53 @@ func validGroupUser(u string) bool {
 		return false
 	}
 	return !dash || allDigits(b)
+}
+
+// pathIDsOK answers 400 unless every id in the route's path is exactly one
+// Firestore document id: an encoded '/' ("%2F") in a threadId used to reach
+// sub-documents (a message read as a thread). Ids are checked before any
+// handler or store sees them, so no answer echoes a long or unsafe id.
+func pathIDsOK(w http.ResponseWriter, r *http.Request) bool {
+	if id := r.PathValue("accountId"); id != "" && !docIDSafe(id) {
+		fail(w, r, http.StatusBadRequest, "invalid_account", "accountId must be one account id (1-128 printable ASCII characters without '/')")
+		return false
+	}
+	if id := r.PathValue("threadId"); id != "" && !docIDSafe(id) {
+		fail(w, r, http.StatusBadRequest, "invalid_thread", "threadId must be one thread id (<accountId>__<jid>, 1-128 printable ASCII characters without '/')")
+		return false
+	}
+	return true
+}
+
+// nameRuneRefused: characters an account name may not hold although they
+// are not control characters: bidirectional formatting (U+202E makes
+// "abc\u202Etxt.exe" display as "abcexe.txt"), line and paragraph
+// separators, and the byte-order mark. Joiners stay (emoji sequences).
+func nameRuneRefused(c rune) bool {
+	return unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) ||
+		unicode.In(c, unicode.Zl, unicode.Zp) || c == '\uFEFF'
+}
+
+// jsonObject refuses a body that is not a JSON object before it is
+// decoded: "null" decoded into a request struct leaves it empty, and
+// add-account created an unnamed account from it.
+func jsonObject(rd io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(rd)
+	for {
+		c, err := br.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty body: send a JSON object")
+		}
+		if err != nil {
+			return nil, err // a body over the limit stays a *http.MaxBytesError
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			_ = br.UnreadByte()
+			return br, nil
+		}
+		return nil, errors.New("invalid JSON body: send a JSON object ({...})")
+	}
 }
