@@ -35,6 +35,10 @@ type Report struct {
 	TsClientShapes     map[string]int `json:"tsClientShapes"`
 	ParseFailures      int            `json:"parseFailures"`
 	Scanned            int            `json:"scanned"`
+	// Skipped counts the documents read but not grouped, by reason
+	// (noTime, outsideWindow, overLimit, excludedMarked): scanned =
+	// totalDocs + Σ skipped.
+	Skipped map[string]int `json:"skipped"`
 	TookMs             int64          `json:"tookMs"`
 }
 
@@ -82,6 +86,10 @@ func Summarize(g *Grouping) *Report {
 		TsClientShapes:    g.Stats.Shapes,
 		ParseFailures:     g.Stats.ParseFailures,
 		Scanned:           g.Stats.Scanned,
+		Skipped:           g.Stats.Skipped,
+	}
+	if r.Skipped == nil {
+		r.Skipped = map[string]int{}
 	}
 	if r.TsClientShapes == nil {
 		r.TsClientShapes = map[string]int{}

@@ -24,6 +24,11 @@ const (
 	ShapeString                  // a string the old system wrote; parsed
 	ShapeMissing                 // absent; the time came from tsClientMs
 	ShapeUnparsable              // no usable time at all: counted, not grouped
+	// Neither tsClient nor tsClientMs: the time came from the first of
+	// tsServer, ingestedAt, createdAt, as the old audit script did.
+	ShapeTsServer
+	ShapeIngestedAt
+	ShapeCreatedAt
 )
 
 func (s Shape) String() string {
@@ -34,6 +39,12 @@ func (s Shape) String() string {
 		return "string"
 	case ShapeMissing:
 		return "missing"
+	case ShapeTsServer:
+		return "tsServer"
+	case ShapeIngestedAt:
+		return "ingestedAt"
+	case ShapeCreatedAt:
+		return "createdAt"
 	}
 	return "unparsable"
 }
@@ -67,7 +78,28 @@ type Doc struct {
 	// Completeness counts the contract fields the document has; more is a
 	// better canonical copy.
 	Completeness int
+
+	// Echo pairing (see EchoRole): the role of an outbound document with a
+	// body, and a hash of its normalised body. Sources that cannot tell
+	// leave EchoNone.
+	Echo    EchoRole
+	BodyKey uint64
+	// Preferred is set by Resolve on the queued document of a pair the last
+	// Collect joined: the app holds its id, so it stays canonical.
+	Preferred bool
 }
+
+// EchoRole is a document's part in the old service's commonest duplicate:
+// the app's queued document of a send (its id is the proxy's requestId, 64
+// hex) and the document the WhatsApp echo of that send got under the hashed
+// id, with no key in common.
+type EchoRole uint8
+
+const (
+	EchoNone   EchoRole = iota
+	EchoQueued          // outbound, id shaped like a requestId
+	EchoEcho            // outbound, any other id
+)
 
 // Path is "<threadId>/<docId>", unique in a store.
 func (d *Doc) Path() string { return d.ThreadID + "/" + d.ID }
@@ -82,6 +114,26 @@ type Selection struct {
 	ThreadID  string
 	Key       KeyStrategy
 	Now       time.Time
+	// EchoWindow bounds how long after a queued document its echo may be
+	// written to be paired with it (auto key only); 0 means
+	// DefaultEchoWindow, negative disables the pairing.
+	EchoWindow time.Duration
+}
+
+// DefaultEchoWindow covers the old service's outbox retries (backoff up to
+// a minute, a few attempts) with room to spare, and is short enough that
+// the same text sent twice on purpose minutes apart stays two messages.
+const DefaultEchoWindow = 10 * time.Minute
+
+// echoWindow is the effective window, 0 when the pairing is off.
+func (s Selection) echoWindow() time.Duration {
+	switch {
+	case s.EchoWindow < 0:
+		return 0
+	case s.EchoWindow == 0:
+		return DefaultEchoWindow
+	}
+	return s.EchoWindow
 }
 
 // Since is the oldest tsClient the selection takes (zero without a window).

@@ -24,9 +24,16 @@ type Firestore struct {
 	// refs maps Doc.Ref of the last scan to its document as (thread id,
 	// doc id): a scan holds only these, never documents or DocumentRefs
 	// (which weigh ten times more).
-	refs  [][2]string
-	close func() error
+	refs [][2]string
+	// preferred are the refs of the last scan that Collect found to be
+	// the queued document of an echo pair (NotePreferred).
+	preferred map[int64]bool
+	close     func() error
 }
+
+// NotePreferred records the queued documents of the echo pairs Collect
+// joined, so that Resolve flags them Preferred.
+func (f *Firestore) NotePreferred(refs map[int64]bool) { f.preferred = refs }
 
 // NewFirestore wraps an open client; Close does not close it.
 func NewFirestore(c *firestore.Client) *Firestore { return &Firestore{c: c} }
@@ -63,8 +70,9 @@ func (f *Firestore) base(sel Selection) firestore.Query {
 // The second and third sets are small legacy leftovers; they are merged
 // into the newest-first stream so the limit applies to all shapes alike.
 func (f *Firestore) Scan(ctx context.Context, sel Selection, fn func(*Doc) error) (ScanStats, error) {
-	st := ScanStats{Shapes: map[string]int{}}
+	st := ScanStats{Shapes: map[string]int{}, Skipped: map[string]int{}}
 	f.refs = f.refs[:0]
+	f.preferred = nil
 	since := sel.Since()
 	lower := since
 	if lower.IsZero() {
@@ -109,6 +117,7 @@ func (f *Firestore) Scan(ctx context.Context, sel Selection, fn func(*Doc) error
 			odd = odd[1:]
 		}
 		if full() {
+			st.skip(SkipOverLimit)
 			break
 		}
 		if err := emit(&d, snap.Ref); err != nil {
@@ -120,6 +129,9 @@ func (f *Firestore) Scan(ctx context.Context, sel Selection, fn func(*Doc) error
 			return st, err
 		}
 		odd = odd[1:]
+	}
+	for range odd {
+		st.skip(SkipOverLimit)
 	}
 	return st, nil
 }
@@ -148,9 +160,11 @@ func (f *Firestore) oddShapes(ctx context.Context, sel Selection, since time.Tim
 		fillDoc(&d.Doc, snap, sel.Key)
 		if d.Shape == ShapeUnparsable {
 			st.ParseFailures++
+			st.skip(SkipNoTime)
 			continue
 		}
 		if !since.IsZero() && d.TsClient.Before(since) {
+			st.skip(SkipOutsideWindow)
 			continue
 		}
 		d.ref = snap.Ref
@@ -167,6 +181,7 @@ func (f *Firestore) oddShapes(ctx context.Context, sel Selection, since time.Tim
 		q = q.Limit(sel.Limit)
 	}
 	var missing []*firestore.DocumentRef
+	seen := map[string]bool{}
 	it2 := q.Documents(ctx)
 	defer it2.Stop()
 	for {
@@ -182,6 +197,47 @@ func (f *Firestore) oddShapes(ctx context.Context, sel Selection, since time.Tim
 			continue // read by the other queries
 		}
 		missing = append(missing, snap.Ref)
+		seen[snap.Ref.Path] = true
+	}
+	// Documents with neither tsClient nor a numeric tsClientMs (the old
+	// service's receipts and some of its outbound writes) are found by the
+	// server times the old audit fell back to. tsServer and createdAt are
+	// queried; ingestedAt was only ever written with both.
+	lower := since
+	if lower.IsZero() {
+		lower = time.Unix(0, 0).UTC()
+	}
+	for _, field := range []string{"tsServer", "createdAt"} {
+		q := f.base(sel).Where(field, ">=", lower).OrderBy(field, firestore.Desc).Select("tsClient", "tsClientMs")
+		if sel.Limit > 0 {
+			q = q.Limit(sel.Limit)
+		}
+		it := q.Documents(ctx)
+		for {
+			snap, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				break
+			}
+			if err != nil {
+				it.Stop()
+				return nil, indexError(err, sel, field)
+			}
+			m := snap.Data()
+			switch m["tsClient"].(type) {
+			case time.Time, string:
+				continue // read by the tsClient queries
+			}
+			switch m["tsClientMs"].(type) {
+			case int64, float64:
+				continue // read by the tsClientMs query
+			}
+			if seen[snap.Ref.Path] {
+				continue
+			}
+			seen[snap.Ref.Path] = true
+			missing = append(missing, snap.Ref)
+		}
+		it.Stop()
 	}
 	for chunk := range slices.Chunk(missing, 300) {
 		snaps, err := f.c.GetAll(ctx, chunk)
@@ -197,6 +253,11 @@ func (f *Firestore) oddShapes(ctx context.Context, sel Selection, since time.Tim
 			fillDoc(&d.Doc, snap, sel.Key)
 			if d.Shape == ShapeUnparsable {
 				st.ParseFailures++
+				st.skip(SkipNoTime)
+				continue
+			}
+			if !since.IsZero() && d.TsClient.Before(since) {
+				st.skip(SkipOutsideWindow)
 				continue
 			}
 			d.ref = snap.Ref
@@ -235,22 +296,11 @@ func fillDoc(d *Doc, snap *firestore.DocumentSnapshot, key KeyStrategy) {
 		d.Body = "\x00"
 	}
 	d.IngestedAt, _ = fsTime(m, "ingestedAt")
-	switch v := m["tsClient"].(type) {
-	case time.Time:
-		d.TsClient, d.Shape = v.UTC(), ShapeTimestamp
-	case string:
-		if t, ok := ParseTimeString(v); ok {
-			d.TsClient, d.Shape = t, ShapeString
-		} else {
-			d.Shape = ShapeUnparsable
-		}
-	default:
-		if n, ok := fsInt(m, "tsClientMs"); ok && n > 0 {
-			d.TsClient, d.Shape = epochTime(n), ShapeMissing
-		} else {
-			d.Shape = ShapeUnparsable
-		}
+	d.TsClient, d.Shape = docTime(m)
+	if key == KeyFingerprint || (key == KeyAuto && d.StableKeyHash == "") {
+		d.FingerprintHash = currentFingerprint(m, d.FingerprintHash)
 	}
+	d.Echo, d.BodyKey = echoRole(d.ID, d.Direction, fsString(m, "status"), fsString(m, "body"))
 	prev := map[string]any{}
 	for _, k := range markFields {
 		if v, ok := m[k]; ok {
@@ -282,6 +332,7 @@ func (f *Firestore) Resolve(ctx context.Context, refs []int64) ([]Doc, error) {
 			var d Doc
 			fillDoc(&d, snap, "")
 			d.Ref = chunk[i]
+			d.Preferred = f.preferred[d.Ref]
 			out = append(out, d)
 		}
 	}

@@ -45,23 +45,45 @@ func Collect(ctx context.Context, src Source, sel Selection, excludeMarked bool)
 			g.entries = make([]entry, 0, n)
 		}
 	}
+	window := sel.echoWindow()
+	if sel.Key != KeyAuto {
+		window = 0
+	}
+	var cands []echoCand
+	excluded := 0
 	stats, err := src.Scan(ctx, sel, func(d *Doc) error {
 		g.Selected++
 		if d.IsDuplicate {
 			g.Marked++
 			if excludeMarked {
+				excluded++
 				return nil
 			}
 		}
 		k, kind := sel.Key.Key(d)
 		g.KindCounts[kind]++
 		g.entries = append(g.entries, entry{key: k, tsMs: d.TsClient.UnixMilli(), ref: d.Ref, marked: d.IsDuplicate})
+		if window > 0 && d.Echo != EchoNone {
+			cands = append(cands, newEchoCand(d, len(g.entries)-1))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	g.Stats = stats
+	if g.Stats.Skipped == nil {
+		g.Stats.Skipped = map[string]int{}
+	}
+	if excluded > 0 {
+		g.Stats.Skipped[SkipExcludedMarked] = excluded
+	}
+	if len(cands) > 0 {
+		preferred := g.pairEchoes(cands, window)
+		if n, ok := src.(interface{ NotePreferred(map[int64]bool) }); ok {
+			n.NotePreferred(preferred)
+		}
+	}
 	slices.SortFunc(g.entries, compareEntries)
 	return g, nil
 }

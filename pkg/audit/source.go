@@ -31,6 +31,31 @@ type ScanStats struct {
 	ParseFailures int
 	// Shapes counts the selected documents by how they carried tsClient.
 	Shapes map[string]int
+	// Skipped counts the documents read but not selected, by reason
+	// (SkipNoTime, SkipOutsideWindow, SkipOverLimit); every read document
+	// is either selected or counted here.
+	Skipped map[string]int
+}
+
+// Reasons a read document is not selected.
+const (
+	// SkipNoTime: no tsClient, tsClientMs, tsServer, ingestedAt or
+	// createdAt that reads as a time (the same as ParseFailures).
+	SkipNoTime = "noTime"
+	// SkipOutsideWindow: its time is before the window.
+	SkipOutsideWindow = "outsideWindow"
+	// SkipOverLimit: read, but older than the newest Limit.
+	SkipOverLimit = "overLimit"
+	// SkipExcludedMarked: selected but already isDuplicate:true, left out
+	// of the grouping by --exclude-marked (counted by Collect).
+	SkipExcludedMarked = "excludedMarked"
+)
+
+func (st *ScanStats) skip(reason string) {
+	if st.Skipped == nil {
+		st.Skipped = map[string]int{}
+	}
+	st.Skipped[reason]++
 }
 
 // Mark is one document to mark as a duplicate of the canonical copy.

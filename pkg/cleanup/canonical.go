@@ -8,12 +8,20 @@ import (
 )
 
 // SortCanonicalFirst orders a group's documents best copy first: not
-// already marked, then earliest ingestedAt (unknown last), then most
-// complete, then document id — a total order, so every run agrees.
+// already marked, then the app's queued document of an echo pair the audit
+// joined (Preferred: the app holds its id), then earliest ingestedAt
+// (unknown last), then most complete, then document id — a total order, so
+// every run agrees.
 func SortCanonicalFirst(docs []audit.Doc) {
 	slices.SortFunc(docs, func(a, b audit.Doc) int {
 		if a.IsDuplicate != b.IsDuplicate {
 			if !a.IsDuplicate {
+				return -1
+			}
+			return 1
+		}
+		if a.Preferred != b.Preferred {
+			if a.Preferred {
 				return -1
 			}
 			return 1
