@@ -39,7 +39,7 @@ type Report struct {
 	// (noTime, outsideWindow, overLimit, excludedMarked): scanned =
 	// totalDocs + Σ skipped.
 	Skipped map[string]int `json:"skipped"`
-	TookMs             int64          `json:"tookMs"`
+	TookMs  int64          `json:"tookMs"`
 }
 
 // GroupReport is one group of duplicates.
