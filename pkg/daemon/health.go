@@ -66,6 +66,9 @@ func (s *Status) warnings() []string {
 		if a.IsStale {
 			w = append(w, "account "+a.ID+" is stale (connected, no event for too long)")
 		}
+		if a.RetryCount > 0 {
+			w = append(w, retryWarning(a))
+		}
 	}
 	return w
 }
@@ -224,6 +227,9 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 			"leaseUntil":     ms(s.LeaseUntil),
 			"lastError":      a.LastError,
 			"bannedUntil":    ms(a.BannedUntil),
+			"retryReason":    a.RetryReason,
+			"nextRetryAt":    ms(a.NextRetryAt),
+			"retryCount":     a.RetryCount,
 			"dedupe":         ad,
 			"history":        ah,
 		})

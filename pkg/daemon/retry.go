@@ -157,3 +157,9 @@ func (a *account) waitConnects() {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// retryWarning is the account's line in /health's warnings.
+func retryWarning(a AccountStatus) string {
+	return fmt.Sprintf("account %s is %s: %s; retry %d at %s", a.ID, a.State, a.RetryReason, a.RetryCount,
+		a.NextRetryAt.UTC().Format(time.RFC3339))
+}
