@@ -132,6 +132,7 @@ func Run(ctx context.Context, o Options) error {
 		ConfigureClient: o.ConfigureClient,
 		StreamReplaced:  func(detail string) { lk.StreamReplaced(detail) },
 		Fence:           func() (int64, bool) { return lk.Fence() },
+		Lease:           func() lock.Status { return lk.Status() }, // connect.go: a run-out lease connects nothing
 		Worker: store.Worker{Service: o.Service, InstanceID: o.InstanceID, Version: o.Version,
 			Commit: o.Commit, BootTs: d.started},
 	})
