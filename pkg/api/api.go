@@ -52,6 +52,16 @@ type Options struct {
 	// admins). Both empty: every verified user of the project may read.
 	AllowedUIDs   []string
 	AllowedEmails []string
+	// AllowAnonymous accepts tokens of anonymous sign-ins
+	// (firebase.sign_in_provider "anonymous") and AllowUnverifiedEmail
+	// tokens whose e-mail is not verified; both refused by default (uids
+	// named in AdminUIDs or AllowedUIDs are accepted either way).
+	AllowAnonymous       bool
+	AllowUnverifiedEmail bool
+	// AuthFailuresPerMinute failed authentications from one client address
+	// (IPv6: one /64) make it answer 429 until the minute is over (0: 60;
+	// negative disables).
+	AuthFailuresPerMinute int
 	// MaxAccounts is the account limit of add-account (0: 30).
 	MaxAccounts int
 	// CORSOrigins may call the API from a browser; empty allows none,
@@ -83,6 +93,10 @@ type Deps struct {
 	// HTTPClient fetches the signing keys; nil means a client with a 10 s
 	// timeout.
 	HTTPClient *http.Client
+	// ClientAddr is the client's address for the authentication-failure
+	// throttle; nil means the connection's remote address (behind a
+	// proxy, wire it to the daemon's trusted-proxy logic).
+	ClientAddr func(*http.Request) string
 	Now        func() time.Time
 	Log        *slog.Logger
 }
@@ -94,6 +108,7 @@ type API struct {
 	log   *slog.Logger
 	now   func() time.Time
 	auth  *authenticator
+	guard *authGuard
 	rate  *limiter
 	qr    *qrCache
 	regen *inflight
@@ -142,6 +157,7 @@ func New(o Options, d Deps) (*API, error) {
 	}
 	a := &API{o: o, d: d, log: d.Log.With("component", "api"), now: d.Now}
 	a.auth = newAuthenticator(o, d.HTTPClient, d.Now)
+	a.guard = newAuthGuard(o.AuthFailuresPerMinute, d.Now, d.ClientAddr)
 	a.rate = newLimiter(o.RatePerMinute, o.RateBurst, d.Now)
 	a.qr = newQRCache()
 	a.regen = newInflight()

@@ -19,6 +19,10 @@ type principal struct {
 	Admin bool
 	// Listed reports that the user is on the read allowlist.
 	Listed bool
+	// Anonymous: an anonymous sign-in; UnverifiedEmail: the token names an
+	// e-mail that is not verified. Both refused unless allowed (refusal).
+	Anonymous       bool
+	UnverifiedEmail bool
 }
 
 // key names the principal for rate limiting.
@@ -84,7 +88,8 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &principal{Kind: "firebase", UID: c.Sub}
+	p := &principal{Kind: "firebase", UID: c.Sub, Anonymous: c.Firebase.SignInProvider == "anonymous",
+		UnverifiedEmail: c.Email != "" && !c.EmailVerified}
 	if c.EmailVerified {
 		p.Email = strings.ToLower(c.Email)
 	}
@@ -107,6 +112,9 @@ func containsFold(list []string, s string) bool {
 // allowed applies the roles: admins may do everything; readers are every
 // verified user unless an allowlist is configured.
 func (a *API) allowed(p *principal, need role) bool {
+	if a.refusal(p) != "" {
+		return false
+	}
 	if p.Admin {
 		return true
 	}
@@ -131,8 +139,12 @@ func principalOf(r *http.Request) *principal {
 func (a *API) wrap(h http.HandlerFunc, need role, mutation bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.cors(w, r)
+		if a.throttled(w, r) {
+			return
+		}
 		p, err := a.auth.authenticate(r)
 		if err != nil {
+			a.authFailure(r, err)
 			a.authFailed(w, r, err)
 			return
 		}
@@ -140,6 +152,9 @@ func (a *API) wrap(h http.HandlerFunc, need role, mutation bool) http.Handler {
 			msg := "this route needs an admin (config api.admin_uids, api.admin_emails or the admin custom claim)"
 			if need == roleReader {
 				msg = "this user is not on the API allowlist (config api.allowed_uids / api.allowed_emails)"
+			}
+			if why := a.refusal(p); why != "" {
+				msg = why
 			}
 			fail(w, r, http.StatusForbidden, "forbidden", msg)
 			return

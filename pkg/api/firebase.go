@@ -31,15 +31,19 @@ var (
 
 // claims are the Firebase ID token claims wactl reads.
 type claims struct {
-	Iss           string         `json:"iss"`
-	Aud           audience       `json:"aud"`
-	Sub           string         `json:"sub"`
-	Exp           int64          `json:"exp"`
-	Iat           int64          `json:"iat"`
-	AuthTime      int64          `json:"auth_time"`
-	Email         string         `json:"email"`
-	EmailVerified bool           `json:"email_verified"`
-	Extra         map[string]any `json:"-"`
+	Iss           string   `json:"iss"`
+	Aud           audience `json:"aud"`
+	Sub           string   `json:"sub"`
+	Exp           int64    `json:"exp"`
+	Iat           int64    `json:"iat"`
+	AuthTime      int64    `json:"auth_time"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Firebase      struct {
+		SignInProvider string `json:"sign_in_provider"`
+		Tenant         string `json:"tenant"`
+	} `json:"firebase"`
+	Extra map[string]any `json:"-"`
 }
 
 // audience accepts the string or array forms of aud.
