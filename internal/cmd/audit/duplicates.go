@@ -21,6 +21,8 @@ type SelectionFlags struct {
 	Account string
 	Thread  string
 	Key     string
+	// EchoWindow is --echo-window; 0 turns the echo pairing off.
+	EchoWindow time.Duration
 }
 
 // Add declares the flags on cmd.
@@ -31,6 +33,8 @@ func (s *SelectionFlags) Add(cmd *cobra.Command) {
 	fl.StringVar(&s.Account, "account", "", "only this account id")
 	fl.StringVar(&s.Thread, "thread", "", "only this thread id")
 	fl.StringVar(&s.Key, "key", "auto", "grouping key: auto, stable, fingerprint or legacy")
+	fl.DurationVar(&s.EchoWindow, "echo-window", audit.DefaultEchoWindow,
+		"with --key auto, pair an app's queued document with the echo of its send written within this long after it (0: off)")
 }
 
 // Selection validates the flags.
@@ -39,10 +43,14 @@ func (s *SelectionFlags) Selection(now time.Time) (audit.Selection, error) {
 	if err != nil {
 		return audit.Selection{}, cmdutil.FlagErrorf("--key: %v", err)
 	}
-	if s.Window < 0 || s.Limit < 0 {
-		return audit.Selection{}, cmdutil.FlagErrorf("--window and --limit must not be negative")
+	if s.Window < 0 || s.Limit < 0 || s.EchoWindow < 0 {
+		return audit.Selection{}, cmdutil.FlagErrorf("--window, --limit and --echo-window must not be negative")
 	}
-	return audit.Selection{Window: s.Window, Limit: s.Limit, AccountID: s.Account, ThreadID: s.Thread, Key: k, Now: now}, nil
+	echo := s.EchoWindow
+	if echo == 0 {
+		echo = -1 // off; the zero Selection means the default
+	}
+	return audit.Selection{Window: s.Window, Limit: s.Limit, AccountID: s.Account, ThreadID: s.Thread, Key: k, Now: now, EchoWindow: echo}, nil
 }
 
 // Options of `audit duplicates`.
@@ -77,9 +85,23 @@ sha1(accountId|providerMessageId), else the legacy fingerprint; legacy is the
 first operator script's sha1(direction|tsClientMs|sha1(body)[:8]|messageType)
 exactly, so numbers compare with old reports. Groups never span threads.
 Receipt stubs of the old system (no body, direction or type) are each their
-own group under auto. Documents whose tsClient is a string are parsed; those
-without tsClient are found by tsClientMs; those with no usable time are
-counted in parseFailures.
+own group under auto. Documents wactl wrote before its fingerprintHash matched
+the old service's (schemaVersion 2, the unhashed form) are recognised and
+grouped by the current form.
+
+Under auto, an app send the old service stored twice is one group: the
+document the app's proxy queued under its requestId (64 hex, status sent or
+later) and the document the WhatsApp echo of that send got under the hashed
+id — same thread, outbound, same normalised body, the echo written within
+--echo-window after the queued document (and the same WhatsApp id when the
+queued document records one). keyStrategyCounts.requestEcho counts the pairs;
+cleanup keeps the queued document, whose id the app holds.
+
+Documents are placed in time by tsClient (parsed when a string), else
+tsClientMs, else tsServer, ingestedAt, createdAt, as the old audit did
+(tsClientShapes says which). Every document read is grouped or counted in
+skipped by reason: noTime (no usable time; also parseFailures),
+outsideWindow, overLimit, excludedMarked; scanned = totalDocs + skipped.
 
 --exclude-marked leaves out documents already marked isDuplicate:true by
 'wactl cleanup', which is why a plain audit keeps counting them.
@@ -149,6 +171,7 @@ func printReport(io *iostreams.IOStreams, backend string, r *audit.Report) error
 	fmt.Fprintf(io.Out, "  marked %d, active %d, scanned %d, parse failures %d, took %d ms\n",
 		r.MarkedDocs, r.ActiveDocs, r.Scanned, r.ParseFailures, r.TookMs)
 	fmt.Fprintf(io.Out, "  keys: %s; tsClient: %s\n", counts(r.KeyStrategyCounts), counts(r.TsClientShapes))
+	fmt.Fprintf(io.Out, "  read %d: grouped %d, skipped %s\n", r.Scanned, r.TotalDocs, counts(r.Skipped))
 	if r.MarkedDocs > 0 && !r.ExcludeMarked {
 		fmt.Fprintln(io.Out, st.Dim("  marked documents are counted; --exclude-marked leaves them out"))
 	}

@@ -59,6 +59,7 @@ func TestSelectionFlagsValidation(t *testing.T) {
 		{"unknown key", SelectionFlags{Window: time.Hour, Limit: 10, Key: "sha256"}, "--key"},
 		{"negative window", SelectionFlags{Window: -time.Hour, Limit: 10, Key: "auto"}, "must not be negative"},
 		{"negative limit", SelectionFlags{Window: time.Hour, Limit: -1, Key: "auto"}, "must not be negative"},
+		{"negative echo window", SelectionFlags{Window: time.Hour, Limit: 1, Key: "auto", EchoWindow: -time.Minute}, "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opened := false
