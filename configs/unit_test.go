@@ -26,7 +26,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 	text := string(unit)
 	for _, must := range []string{
-		"Type=notify", "StateDirectory=wactl", "StateDirectoryMode=0700", "Environment=INSTANCE_ID=%H",
+		"Type=notify", "StateDirectory=wactl", "StateDirectoryMode=0700", "Environment=INSTANCE_ID=wactl-%H",
 		"KillSignal=SIGINT", "TimeoutStopSec=30", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"ProtectHome=yes", "PrivateTmp=yes", "RestartPreventExitStatus=78",
 	} {

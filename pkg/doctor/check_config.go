@@ -64,13 +64,13 @@ func checkInstanceID(_ context.Context, env *Env) Result {
 	r.add("source", strings.TrimSpace(string(o.Source)+" "+o.Detail))
 	switch {
 	case id == "":
-		r.fail("no instance id: set INSTANCE_ID (systemd: Environment=INSTANCE_ID=%H)")
+		r.fail("no instance id: set INSTANCE_ID (systemd: Environment=INSTANCE_ID=wactl-%H)")
 	case o.Source == config.SourceDerived && o.Detail == "host name" && containerHostname.MatchString(env.Hostname):
 		r.warn(fmt.Sprintf("instance id comes from host name %q, which looks like a container id that changes when the container is recreated", env.Hostname))
 		r.note("a changed instance id waits for the old lease to expire (PASSIVE) after every redeploy")
 	case o.Source == config.SourceDerived:
 		r.set(OK, fmt.Sprintf("instance id %s from the %s (stable across restarts)", id, o.Detail))
-		r.note("set INSTANCE_ID explicitly (systemd Environment=INSTANCE_ID=%%H) to keep it if the host is renamed")
+		r.note("set INSTANCE_ID explicitly (systemd Environment=INSTANCE_ID=wactl-%%H) to keep it if the host is renamed")
 	default:
 		r.set(OK, fmt.Sprintf("instance id %s set by %s", id, strings.TrimSpace(string(o.Source)+" "+o.Detail)))
 	}

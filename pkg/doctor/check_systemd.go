@@ -135,7 +135,7 @@ func checkSystemdUnit(ctx context.Context, env *Env) Result {
 	r.add("INSTANCE_ID", orDash(inst))
 	if inst == "" {
 		r.warn("INSTANCE_ID is not set in the unit: the instance id then follows the host name")
-		dropIn = append(dropIn, "Environment=INSTANCE_ID=%H")
+		dropIn = append(dropIn, "Environment=INSTANCE_ID=wactl-%H") // never the old service's %H
 	}
 	ks := f.Last("Service", "KillSignal")
 	r.add("KillSignal", orDefault(ks, "SIGTERM (default)"))

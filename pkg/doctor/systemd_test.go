@@ -46,11 +46,11 @@ func TestReferenceUnitPasses(t *testing.T) {
 func TestUnitMissingInstanceIDThenDropIn(t *testing.T) {
 	t.Parallel()
 	env := testEnv(t, nil)
-	writeUnit(t, env, strings.Replace(referenceUnit(t), "Environment=INSTANCE_ID=%H", "", 1))
+	writeUnit(t, env, strings.Replace(referenceUnit(t), "Environment=INSTANCE_ID=wactl-%H", "", 1))
 	r := runCheck(t, env, "systemd.unit")
 	wantStatus(t, r, Warn, "INSTANCE_ID is not set")
 	cmds := fixCommands(r)
-	if !strings.Contains(cmds, "Environment=INSTANCE_ID=%H") || !strings.Contains(cmds, "systemctl daemon-reload && sudo systemctl restart wactl") {
+	if !strings.Contains(cmds, "Environment=INSTANCE_ID=wactl-%H") || !strings.Contains(cmds, "systemctl daemon-reload && sudo systemctl restart wactl") {
 		t.Fatal(cmds)
 	}
 	for _, f := range Apply(context.Background(), (&Report{Checks: []Result{r}}).AutoFixes()) {

@@ -172,10 +172,12 @@ func (f *Firestore) Inspect(ctx context.Context) (Status, error) {
 	if v.Lease.CoreOK {
 		s.LeaseUntil = time.UnixMilli(v.Lease.LeaseUntil)
 		s.RemainingSec = max(s.LeaseUntil.Sub(snap.ReadTime), 0).Seconds()
-		if s.RemainingSec > 0 && v.Lease.Holder.InstanceID == f.me.InstanceID &&
-			(v.Lease.Holder.Host == "" || v.Lease.Holder.Host == f.me.Host) && len(v.Lease.Problems) == 0 {
-			// doctor beside the daemon: "this instance" is the instance
-			// id on this host, whichever process of it holds the lease.
+		if s.RemainingSec > 0 && v.Lease.Wactl && v.Lease.Holder.InstanceID == f.me.InstanceID &&
+			v.Lease.Holder.Host == f.me.Host && len(v.Lease.Problems) == 0 {
+			// doctor beside the daemon: "this instance" is a wactl
+			// process with this instance id on this host. A lease under
+			// this id that no wactl provably wrote is someone else's
+			// (the old service with the same INSTANCE_ID).
 			s.LockStatus = HeldByThisInstance
 		}
 	}
@@ -249,6 +251,7 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 		_, err = f.doc.Update(ctx, []firestore.Update{
 			{Path: fLeaseUntil, Value: until},
 			{Path: fUpdatedAt, Value: firestore.ServerTimestamp},
+			{Path: fBinding, Value: bindingOf(f.holder(), until, v.Epoch)},
 		}, firestore.LastUpdateTime(snap.UpdateTime))
 	}
 	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
@@ -260,7 +263,7 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 	f.mu.Lock()
 	f.st.LeaseUntil = time.UnixMilli(until)
 	f.st.Epoch = v.Epoch
-	f.st.Holder = Holder{InstanceID: f.me.InstanceID, Host: f.me.Host, PID: f.pid, StartedAt: f.startedAt, DataDir: f.me.DataDir, Session: f.me.Session}
+	f.st.Holder = f.holder()
 	f.st.LockStatus = HeldByThisInstance
 	f.st.LastRenewalError = ""
 	f.mu.Unlock()
@@ -271,7 +274,9 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 // fields. acquiredAt/updatedAt are server timestamps so that no local clock
 // is written either.
 func (f *Firestore) takeoverFields(epoch, until int64, prev any) map[string]any {
+	h := f.holder()
 	return map[string]any{
+		fBinding:        bindingOf(h, until, epoch),
 		fHolder:         f.me.InstanceID,
 		fLeaseUntil:     until,
 		fAcquiredAt:     firestore.ServerTimestamp,
@@ -280,10 +285,18 @@ func (f *Firestore) takeoverFields(epoch, until int64, prev any) map[string]any 
 		fEpoch:          epoch,
 		fHost:           f.me.Host,
 		fPID:            int64(f.pid),
-		fStartedAt:      f.startedAt,
+		fStartedAt:      h.StartedAt,
 		fDataDir:        f.me.DataDir,
 		fSession:        f.me.Session,
 	}
+}
+
+// holder is this process as the lease document names it. StartedAt is
+// kept at the microsecond precision Firestore stores, so that the binding
+// computed here matches the one recomputed from a read.
+func (f *Firestore) holder() Holder {
+	return Holder{InstanceID: f.me.InstanceID, Host: f.me.Host, PID: f.pid,
+		StartedAt: time.UnixMicro(f.startedAt.UnixMicro()).UTC(), DataDir: f.me.DataDir, Session: f.me.Session}
 }
 
 // noteRead records what a read showed, for Status, and logs unreadable
@@ -317,8 +330,8 @@ func (f *Firestore) noteRead(v verdict, snap *firestore.DocumentSnapshot, mono t
 	}
 }
 
-// release expires this process's lease (epoch kept) so that the next
-// process takes over at once.
+// release expires this process's lease (epoch kept, holder fields cleared)
+// so that the next process takes over at once.
 func (f *Firestore) release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, f.opt.Timing.CallTimeout)
 	defer cancel()
@@ -334,10 +347,16 @@ func (f *Firestore) release(ctx context.Context) error {
 		if !l.Wactl || l.Holder.Session != f.me.Session {
 			return nil // not ours (any more): nothing to release
 		}
-		_, err = f.doc.Update(ctx, []firestore.Update{
+		ups := []firestore.Update{
 			{Path: fLeaseUntil, Value: snap.ReadTime.UnixMilli()},
 			{Path: fUpdatedAt, Value: firestore.ServerTimestamp},
-		}, firestore.LastUpdateTime(snap.UpdateTime))
+		}
+		// The holder fields go: what stays (holderInstanceId, an expired
+		// leaseUntil, the epoch) names no live process.
+		for _, k := range wactlHolderFields {
+			ups = append(ups, firestore.Update{Path: k, Value: firestore.Delete})
+		}
+		_, err = f.doc.Update(ctx, ups, firestore.LastUpdateTime(snap.UpdateTime))
 		if status.Code(err) == codes.FailedPrecondition {
 			continue
 		}

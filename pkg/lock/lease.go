@@ -20,7 +20,15 @@ const (
 	fStartedAt      = "holderStartedAt"
 	fDataDir        = "holderDataDir"
 	fSession        = "holderSession"
+	// fBinding proves that the wactl fields belong to the current holder
+	// fields (binding.go); the Node service's merge takeover leaves it
+	// stale.
+	fBinding = "holderBinding"
 )
+
+// wactlHolderFields are cleared on release: left behind, they would make a
+// later holder's document look like a particular wactl process's.
+var wactlHolderFields = []string{fHost, fPID, fStartedAt, fDataDir, fSession, fBinding}
 
 // lease is a parsed lease document.
 type lease struct {
@@ -30,9 +38,14 @@ type lease struct {
 	// CoreOK: holderInstanceId and leaseUntil are readable, so expiry can
 	// be judged from the document itself.
 	CoreOK bool
-	// Wactl: every wactl field is present and readable, so the document
-	// can be recognised as written by a particular wactl process.
+	// Wactl: every wactl field is present and readable and the binding
+	// matches the holder fields, so the document was written by the wactl
+	// process it names. Otherwise it is treated as the Node service's
+	// lease, and Holder carries the instance id only.
 	Wactl bool
+	// Stale: wactl fields are present but do not belong to the current
+	// holder (the Node service took the lease over with a merge update).
+	Stale bool
 	// Problems lists fields of the wrong type or missing; any problem makes
 	// the status "unknown".
 	Problems []string
@@ -65,49 +78,65 @@ func parseLease(data map[string]any) lease {
 	}
 	l.CoreOK = holderOK && untilOK
 
-	_, hasEpoch := data[fEpoch]
-	_, hasSession := data[fSession]
-	if !hasEpoch && !hasSession {
-		// Node format: none of wactl's fields, which is not a problem.
+	if v, ok := data[fEpoch]; ok {
+		if e, err := number(v); err != nil || e <= 0 {
+			problem(fEpoch, "want a positive integer (%v)", errOr(err, "not positive"))
+		} else {
+			l.Epoch = e
+		}
+	}
+	if _, ok := data[fBinding]; !ok {
+		// Node format, or a lease released by wactl (holder fields
+		// cleared): leftovers of wactl fields prove nothing.
+		_, l.Stale = data[fSession]
 		return l
 	}
-	wactl := true
-	if e, err := number(data[fEpoch]); err != nil || e <= 0 {
-		problem(fEpoch, "want a positive integer (%v)", errOr(err, "not positive"))
-		wactl = false
-	} else {
-		l.Epoch = e
-	}
+	var h Holder
+	readable := true
 	str := func(f string, dst *string, emptyOK bool) {
 		switch v := data[f].(type) {
 		case string:
 			if v == "" && !emptyOK {
 				problem(f, "empty")
-				wactl = false
+				readable = false
 			}
 			*dst = v
 		default:
 			problem(f, "%T, want string", v)
-			wactl = false
+			readable = false
 		}
 	}
-	str(fSession, &l.Holder.Session, false)
-	str(fHost, &l.Holder.Host, false)
-	str(fDataDir, &l.Holder.DataDir, true) // empty: a holder run without a data dir
+	var binding string
+	str(fBinding, &binding, false)
+	str(fSession, &h.Session, false)
+	str(fHost, &h.Host, false)
+	str(fDataDir, &h.DataDir, true) // empty: a holder run without a data dir
 	if pid, err := number(data[fPID]); err != nil || pid <= 0 || pid > math.MaxInt32 {
 		problem(fPID, "want a process id (%v)", errOr(err, "out of range"))
-		wactl = false
+		readable = false
 	} else {
-		l.Holder.PID = int(pid)
+		h.PID = int(pid)
 	}
 	switch v := data[fStartedAt].(type) {
 	case time.Time:
-		l.Holder.StartedAt = v
+		h.StartedAt = v
 	default:
 		problem(fStartedAt, "%T, want timestamp", v)
-		wactl = false
+		readable = false
 	}
-	l.Wactl = wactl && l.CoreOK
+	if _, ok := data[fEpoch]; !ok {
+		problem(fEpoch, "missing")
+		readable = false
+	}
+	if !readable || !l.CoreOK || l.Epoch <= 0 {
+		return l
+	}
+	h.InstanceID = l.Holder.InstanceID
+	if binding != bindingOf(h, l.LeaseUntil, l.Epoch) {
+		l.Stale = true
+		return l
+	}
+	l.Holder, l.Wactl = h, true
 	return l
 }
 

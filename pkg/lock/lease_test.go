@@ -14,10 +14,29 @@ var (
 )
 
 func wactlDoc(instance, host, session string, epoch, until int64) map[string]any {
+	h := Holder{InstanceID: instance, Host: host, PID: 1234, StartedAt: t0, DataDir: "/data", Session: session}
 	return map[string]any{
 		fHolder: instance, fLeaseUntil: until, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil,
 		fEpoch: epoch, fHost: host, fPID: int64(1234), fStartedAt: t0, fDataDir: "/data", fSession: session,
+		fBinding: bindingOf(h, until, epoch),
 	}
+}
+
+// nodeMerge is the Node service's takeover (or "extend" of a lease under
+// its own id): a merge update of its five fields over whatever is there.
+func nodeMerge(d map[string]any, holder string, until int64) map[string]any {
+	out := map[string]any{}
+	for k, v := range d {
+		out[k] = v
+	}
+	prev := out[fHolder]
+	out[fHolder], out[fLeaseUntil], out[fAcquiredAt], out[fUpdatedAt], out[fPreviousHolder] = holder, float64(until), t0, t0, prev
+	return out
+}
+
+// released is wactlDoc after wactl's release: expired, holder fields gone.
+func released(instance string, epoch, at int64) map[string]any {
+	return map[string]any{fHolder: instance, fLeaseUntil: at, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil, fEpoch: epoch}
 }
 
 func TestDecide(t *testing.T) {
@@ -48,6 +67,21 @@ func TestDecide(t *testing.T) {
 		{"same instance other host", me, true, wactlDoc("a", "h2", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "two hosts"},
 		{"same instance other data dir", self{InstanceID: "a", Host: "h1", DataDir: "/other", Session: "s-me", SameHost: true}, true, wactlDoc("a", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "data dir"},
 		{"same instance node format", me, true, map[string]any{fHolder: "a", fLeaseUntil: ms + 1}, read, actWait, 0, HeldByOther, "not wactl"},
+		// Issue 15.1: Node (same instance id) took an expired wactl lease
+		// over with a merge; wactl's host/pid/session/epoch stayed.
+		{"node merge over an earlier wactl of this instance is not reclaimed", me, true,
+			nodeMerge(wactlDoc("a", "h1", "s-old", 7, ms-60000), "a", ms+90000), read, actWait, 0, HeldByOther, "not wactl"},
+		{"node extend of our own lease is not ours", me, true,
+			nodeMerge(wactlDoc("a", "h1", "s-me", 7, ms+5), "a", ms+90000), read, actWait, 0, HeldByOther, "not wactl"},
+		{"node merge expired is taken over with the next epoch", me, true,
+			nodeMerge(wactlDoc("b", "h2", "s-b", 7, ms-60000), "node-1", ms-1), read, actTakeOver, 8, NotHeld, ""},
+		{"released lease is taken over with the next epoch", me, true, released("b", 7, ms-1), read, actTakeOver, 8, NotHeld, ""},
+		{"released lease of this instance is not ours to renew", me, true, released("a", 7, ms-1), read, actTakeOver, 8, NotHeld, ""},
+		{"binding for another leaseUntil is not ours", me, true, func() map[string]any {
+			d := wactlDoc("a", "h1", "s-me", 7, ms+5)
+			d[fLeaseUntil] = ms + 50000
+			return d
+		}(), read, actWait, 0, HeldByOther, "not wactl"},
 		{"garbage fresh", me, true, map[string]any{fHolder: int64(3), fLeaseUntil: "x"}, read.Add(-fastT.GarbageGrace + time.Millisecond), actWait, 0, Unknown, "unreadable"},
 		{"garbage stale", me, true, map[string]any{fHolder: int64(3), fLeaseUntil: "x", fEpoch: int64(9)}, read.Add(-fastT.GarbageGrace), actTakeOver, 10, Unknown, "unreadable"},
 		{"bad session type is not ours", me, true, func() map[string]any {
@@ -146,4 +180,22 @@ func FuzzParseLease(f *testing.F) {
 			t.Fatalf("epoch went from %d to %d", l.Epoch, v.Epoch)
 		}
 	})
+}
+
+// TestStaleWactlFieldsNameNobody: holder details of a document whose
+// binding does not match are not reported (issue 15.1: /ready said "held by
+// node-old-1 (host vm, pid …)" with the pid of an earlier wactl).
+func TestStaleWactlFieldsNameNobody(t *testing.T) {
+	ms := t0.UnixMilli()
+	l := parseLease(nodeMerge(wactlDoc("wactl-vm", "vm", "s-old", 7, ms-60000), "node-old-1", ms+90000))
+	if l.Wactl || !l.Stale || l.Holder != (Holder{InstanceID: "node-old-1"}) || len(l.Problems) != 0 || l.Epoch != 7 {
+		t.Fatalf("parsed %+v", l)
+	}
+	v := decide(self{InstanceID: "wactl-vm", Host: "vm", Session: "s"}, true, nodeMerge(wactlDoc("wactl-vm", "vm", "s-old", 7, ms-60000), "node-old-1", ms+90000), t0, t0, fastT)
+	if strings.Contains(v.Reason, "pid") || strings.Contains(v.Reason, "host") {
+		t.Fatalf("reason names a wactl process: %q", v.Reason)
+	}
+	if ok := parseLease(wactlDoc("a", "h", "s", 3, ms)); !ok.Wactl || ok.Holder.PID != 1234 {
+		t.Fatalf("valid binding not recognised: %+v", ok)
+	}
 }

@@ -69,7 +69,7 @@ func TestFixThenPass(t *testing.T) {
 	root := t.TempDir()
 	env := loadEnv(t, map[string]string{"STATE_DIRECTORY": root, "INSTANCE_ID": "host-a"})
 	unit, _ := os.ReadFile("../../../configs/wactl.service")
-	text := strings.NewReplacer("Environment=INSTANCE_ID=%H\n", "", "User=wactl\n", "", "Group=wactl\n", "").Replace(string(unit))
+	text := strings.NewReplacer("Environment=INSTANCE_ID=wactl-%H\n", "", "User=wactl\n", "", "Group=wactl\n", "").Replace(string(unit))
 	os.MkdirAll(env.SystemdDir, 0o755)
 	os.WriteFile(filepath.Join(env.SystemdDir, "wactl.service"), []byte(text), 0o644)
 	only := []string{"sessions.dir", "systemd.unit", "config"}
@@ -89,7 +89,7 @@ func TestFixThenPass(t *testing.T) {
 		t.Fatalf("sessions dir after --fix: %v %v", fi, err)
 	}
 	dropIn, err := os.ReadFile(filepath.Join(env.SystemdDir, "wactl.service.d", "50-wactl-doctor.conf"))
-	if err != nil || !strings.Contains(string(dropIn), "Environment=INSTANCE_ID=%H") {
+	if err != nil || !strings.Contains(string(dropIn), "Environment=INSTANCE_ID=wactl-%H") {
 		t.Fatalf("drop-in: %q %v", dropIn, err)
 	}
 
