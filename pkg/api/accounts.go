@@ -279,8 +279,7 @@ func (a *API) addAccount(w http.ResponseWriter, r *http.Request) {
 	a.accts.invalidate()
 	n, ids := a.countAccounts(r.Context())
 	if ids[id] {
-		writeJSON(w, r, http.StatusConflict, map[string]any{"error": "account_exists", "accountId": id,
-			"message": "an account with this phone exists; use regenerate-qr to pair it again"})
+		a.reAddAccount(w, r, AddAccount{AccountID: id, Name: name, Phone: phone, PhoneCode: b.UsePairingCode})
 		return
 	}
 	if n >= a.o.MaxAccounts {
@@ -343,8 +342,9 @@ func (a *API) accountError(w http.ResponseWriter, r *http.Request, id, op string
 }
 
 // regenerateQR: the current QR when it is younger than a minute
-// (idempotent), 202 only while a start is genuinely running (our own call
-// in flight, or the daemon says it is starting), else a new pairing.
+// (idempotent); 202 already_in_progress while a pairing runs (the daemon's
+// or our own call in flight) or a scanned QR is logging in; else a new
+// pairing.
 func (a *API) regenerateQR(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("accountId")
 	st, ok := a.findAccount(id)
@@ -363,13 +363,18 @@ func (a *API) regenerateQR(w http.ResponseWriter, r *http.Request) {
 				"qrCode": a.qr.dataURL(id, p.QR), "qrUpdatedAt": isoTime(p.IssuedAt)})
 			return
 		}
-		if p.InProgress {
-			writeJSON(w, r, http.StatusAccepted, map[string]any{"status": "already_in_progress"})
-			return
-		}
+		// A pairing runs (starting, older QR, pairing code): a second one
+		// would cancel it. The old service's 202, never a new start.
+		a.alreadyInProgress(w, r)
+		return
+	}
+	if st.State == daemon.StateConnecting {
+		// A scanned QR is logging in: a new pairing would throw it away.
+		a.alreadyInProgress(w, r)
+		return
 	}
 	if !a.regen.begin(id) {
-		writeJSON(w, r, http.StatusAccepted, map[string]any{"status": "already_in_progress"})
+		a.alreadyInProgress(w, r)
 		return
 	}
 	defer a.regen.end(id)
@@ -377,7 +382,7 @@ func (a *API) regenerateQR(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	err := a.d.WhatsApp.RegenerateQR(ctx, id)
 	if errors.Is(err, ErrPairingInProgress) {
-		writeJSON(w, r, http.StatusAccepted, map[string]any{"status": "already_in_progress"})
+		a.alreadyInProgress(w, r)
 		return
 	}
 	if err != nil {

@@ -100,3 +100,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	return true
 }
+
+// PassiveMessage is the old service's text of its PASSIVE 503, which the
+// app shows to the user.
+const PassiveMessage = "PASSIVE mode: another instance holds lock; retry shortly"
