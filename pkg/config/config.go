@@ -35,6 +35,10 @@ type APIConfig struct {
 	RatePerMinute     int      `mapstructure:"rate_per_minute"`
 	RateBurst         int      `mapstructure:"rate_burst"`
 	MaxBodyBytes      int      `mapstructure:"max_body_bytes"`
+	// Issue 16: who may use the API, and the failed-authentication throttle.
+	AllowAnonymous        bool `mapstructure:"allow_anonymous"`
+	AllowUnverifiedEmail  bool `mapstructure:"allow_unverified_email"`
+	AuthFailuresPerMinute int  `mapstructure:"auth_failures_per_minute"`
 }
 
 // Enabled reports whether the app's API has a way to authenticate callers.

@@ -88,6 +88,9 @@ var keys = []keyDef{
 	{Key: "api.rate_per_minute", Kind: kInt, Default: 120, Help: "mutations per minute per authenticated user (negative: no limit)"},
 	{Key: "api.rate_burst", Kind: kInt, Default: 30, Help: "burst of mutations per user"},
 	{Key: "api.max_body_bytes", Kind: kInt, Default: 65536, Help: "largest request body"},
+	{Key: "api.allow_anonymous", Kind: kBool, Default: false, Help: "accept Firebase tokens of anonymous sign-ins"},
+	{Key: "api.allow_unverified_email", Kind: kBool, Default: false, Help: "accept Firebase tokens whose e-mail is not verified"},
+	{Key: "api.auth_failures_per_minute", Kind: kInt, Default: 60, Help: "failed authentications per client address and minute before 429 (negative: no limit)"},
 
 	{Key: "outbox.interval", Kind: kDuration, Default: 2 * time.Second, Help: "how often the ACTIVE instance polls the outbox"},
 	{Key: "outbox.lease", Kind: kDuration, Default: 2 * time.Minute, Help: "claim lease of an outbox item being sent"},

@@ -37,6 +37,7 @@ func (p *appAPI) options() api.Options {
 		AllowedUIDs: c.AllowedUIDs, AllowedEmails: c.AllowedEmails, MaxAccounts: c.MaxAccounts,
 		CORSOrigins: c.CORSOrigins, RatePerMinute: c.RatePerMinute, RateBurst: c.RateBurst,
 		MaxBodyBytes: int64(c.MaxBodyBytes), Namespace: p.cfg.Sessions.Namespace, CountryCode: p.cfg.Sessions.DefaultCountryCode,
+		AllowAnonymous: c.AllowAnonymous, AllowUnverifiedEmail: c.AllowUnverifiedEmail, AuthFailuresPerMinute: c.AuthFailuresPerMinute,
 	}
 }
 
