@@ -238,6 +238,9 @@ type Health struct {
 	LastError      string
 	JournalBacklog int           // messages committed locally, not yet in Firestore
 	JournalOldest  time.Duration // age of the oldest of them
+	// JournalDeadLetters are journal entries Firestore refused for good,
+	// kept for `wactl journal dead-letters` / `wactl journal retry`.
+	JournalDeadLetters int
 }
 
 // Store is what every wactl component uses.

@@ -28,10 +28,12 @@ const (
 const (
 	statePending = 0
 	stateShipped = 1
-	stateDead    = 2 // refused by the backend for good; kept for the operator
+	stateDead    = 2 // dead-lettered: refused for good, kept with its payload (see dead_letters)
 )
 
-const schemaVersion = 1
+// schemaVersion 2 added entries.next_ms (a refused entry waits until then
+// without holding back the others) and the dead_letters table.
+const schemaVersion = 2
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS entries (
@@ -44,11 +46,28 @@ var schema = []string{
 		state      INTEGER NOT NULL DEFAULT 0,
 		done_ms    INTEGER,
 		attempts   INTEGER NOT NULL DEFAULT 0,
-		last_error TEXT
+		last_error TEXT,
+		next_ms    INTEGER NOT NULL DEFAULT 0
 	)`,
 	`CREATE INDEX IF NOT EXISTS entries_mkey ON entries(mkey) WHERE mkey IS NOT NULL`,
 	`CREATE INDEX IF NOT EXISTS entries_state ON entries(state, seq)`,
+	// Pending entries that were refused at least once: an update of the
+	// same account waits behind them (it may target one of them).
+	`CREATE INDEX IF NOT EXISTS entries_refused ON entries(account, seq) WHERE state = 0 AND next_ms > 0`,
 	`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+	// One row per dead-lettered entry (entries.state = 2, payload kept):
+	// what was refused, why and when, for `wactl journal dead-letters`.
+	`CREATE TABLE IF NOT EXISTS dead_letters (
+		seq        INTEGER PRIMARY KEY,
+		kind       TEXT    NOT NULL,
+		account    TEXT    NOT NULL,
+		ref        TEXT    NOT NULL DEFAULT '',
+		code       TEXT    NOT NULL,
+		error      TEXT    NOT NULL,
+		attempts   INTEGER NOT NULL,
+		created_ms INTEGER NOT NULL,
+		dead_ms    INTEGER NOT NULL
+	)`,
 }
 
 // journalID returns the random identity of this journal file, created on
@@ -66,10 +85,11 @@ func journalID(db *sql.DB) (string, error) {
 }
 
 type entry struct {
-	seq     int64
-	kind    string
-	account string
-	payload []byte
+	seq      int64
+	kind     string
+	account  string
+	payload  []byte
+	attempts int
 }
 
 // openDB opens (creating if needed) the journal file with the durability
@@ -127,13 +147,37 @@ func migrate(db *sql.DB) error {
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal_mode is %q, want wal (%v)", mode, err)
 	}
-	for _, s := range schema {
-		if _, err := db.Exec(s); err != nil {
+	// One transaction: a crash midway leaves the file at its old version,
+	// and the next start migrates it again from the start.
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if v == 1 {
+		// Version 1 files have entries without next_ms, and dead entries
+		// without a dead_letters row.
+		if _, err := tx.Exec(`ALTER TABLE entries ADD COLUMN next_ms INTEGER NOT NULL DEFAULT 0`); err != nil {
 			return err
 		}
 	}
-	_, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
-	return err
+	for _, s := range schema {
+		if _, err := tx.Exec(s); err != nil {
+			return err
+		}
+	}
+	if v == 1 {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO dead_letters(seq, kind, account, ref, code, error, attempts, created_ms, dead_ms)
+			SELECT seq, kind, account, COALESCE(substr(mkey, instr(mkey, '|') + 1), ''), 'malformed', COALESCE(last_error, ''),
+				attempts, created_ms, COALESCE(done_ms, created_ms)
+			FROM entries WHERE state = 2`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 type execer interface {

@@ -2,8 +2,8 @@ package journal
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -53,36 +53,48 @@ func (j *Store) run(ctx context.Context) {
 			continue
 		}
 		// Inline shipping resumes only once the backlog is gone (entries
-		// being shipped inline right now aside): inline writes racing a
-		// backlog for the same threads make both retry.
+		// being shipped inline right now, and refused entries waiting for
+		// their next try, aside): inline writes racing a backlog for the
+		// same threads make both retry.
 		var pending bool
-		if err := j.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM entries WHERE state = 0)`).Scan(&pending); err == nil && !pending {
+		var nextTry sql.NullInt64
+		if err := j.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM entries WHERE state = 0 AND next_ms <= ?)`, j.nowMs()).Scan(&pending); err == nil && !pending {
 			j.degraded.Store(false)
 		}
+		_ = j.db.QueryRowContext(ctx, `SELECT MIN(next_ms) FROM entries WHERE state = 0 AND next_ms > 0`).Scan(&nextTry)
 		if time.Since(lastPrune) > pruneEvery {
 			j.prune(ctx)
 			lastPrune = time.Now()
+		}
+		idle := 5 * time.Second
+		if nextTry.Valid {
+			idle = min(idle, max(10*time.Millisecond, time.UnixMilli(nextTry.Int64).Sub(j.o.Now())))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-j.kick:
-		case <-time.After(5 * time.Second):
+		case <-time.After(idle):
 		}
 	}
 }
 
-// loadBatch returns the oldest pending entries not being shipped inline.
-// An update (receipt, edit, revoke) newer than an inline shipment in
-// progress ends the batch: its target may be in that shipment.
+// loadBatch returns the oldest pending entries that are due (a refused
+// entry waits for its next try) and not being shipped inline. An update
+// (receipt, edit, revoke) newer than an inline shipment in progress ends
+// the batch: its target may be in that shipment. An update behind a
+// refused entry of its account waits until that entry is shipped or
+// dead-lettered, for the same reason; other accounts are not held back.
 func (j *Store) loadBatch(ctx context.Context) ([]entry, error) {
 	// Holding mu makes "journaled and marked inflight" atomic with respect
 	// to this read: an entry is never picked up by both paths.
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	ranges, lowest := j.fl.snapshot()
-	q := `SELECT seq, kind, account, payload FROM entries WHERE state = 0`
-	var args []any
+	q := `SELECT seq, kind, account, payload, attempts FROM entries e WHERE state = 0 AND next_ms <= ?
+		AND (kind IN ('live', 'history') OR NOT EXISTS (SELECT 1 FROM entries r
+			WHERE r.state = 0 AND r.next_ms > 0 AND r.account = e.account AND r.seq < e.seq))`
+	args := []any{j.nowMs()}
 	for lo, hi := range ranges {
 		q += ` AND seq NOT BETWEEN ? AND ?`
 		args = append(args, lo, hi)
@@ -97,7 +109,7 @@ func (j *Store) loadBatch(ctx context.Context) ([]entry, error) {
 	var out []entry
 	for rows.Next() {
 		var e entry
-		if err := rows.Scan(&e.seq, &e.kind, &e.account, &e.payload); err != nil {
+		if err := rows.Scan(&e.seq, &e.kind, &e.account, &e.payload, &e.attempts); err != nil {
 			return nil, err
 		}
 		if !isMessageKind(e.kind) && lowest != 0 && e.seq > lowest {
@@ -111,13 +123,18 @@ func (j *Store) loadBatch(ctx context.Context) ([]entry, error) {
 func isMessageKind(k string) bool { return k == kindLive || k == kindHistory }
 
 // shipBatch ships one batch in journal order and returns how many entries
-// left the backlog. Entries are marked as each run succeeds, so a failure
-// midway keeps the progress made.
+// it settled (shipped, dead-lettered, or refused and set to wait). Entries
+// are marked as each call succeeds, so a failure midway keeps the progress
+// made. Only a failure that concerns every entry alike (an outage) stops
+// the batch; an entry Firestore refuses is isolated and the rest ships.
 func (j *Store) shipBatch(ctx context.Context) (int, error) {
 	batch, err := j.loadBatch(ctx)
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
+	// Accounts with an entry refused in this round: their later updates
+	// wait (they may target it).
+	held := map[string]bool{}
 	done := 0
 	for i := 0; i < len(batch); {
 		k := i + 1
@@ -125,13 +142,18 @@ func (j *Store) shipBatch(ctx context.Context) (int, error) {
 			for k < len(batch) && isMessageKind(batch[k].kind) {
 				k++
 			}
-			if err := j.shipMessages(ctx, batch[i:k]); err != nil {
+			n, err := j.shipMessages(ctx, batch[i:k], held)
+			done += n
+			if err != nil {
 				return done, err
 			}
-		} else if err := j.shipUpdate(ctx, batch[i]); err != nil {
-			return done, err
+		} else if !held[batch[i].account] {
+			n, err := j.shipUpdate(ctx, batch[i], held)
+			done += n
+			if err != nil {
+				return done, err
+			}
 		}
-		done += k - i
 		i = k
 	}
 	return done, nil
@@ -144,59 +166,115 @@ func (j *Store) call(ctx context.Context, f func(context.Context) error) error {
 }
 
 // shipMessages ships a run of message entries: live ones in one backend
-// call, history ones per account. A permanent refusal sends the run through
-// one entry at a time so that only the bad entries are set aside.
-func (j *Store) shipMessages(ctx context.Context, run []entry) error {
-	var live []store.Message
-	var liveSeqs []int64
-	hist := map[string][]store.Message{}
-	histSeqs := map[string][]int64{}
-	var bad []entry
+// call, history ones per account.
+func (j *Store) shipMessages(ctx context.Context, run []entry, held map[string]bool) (int, error) {
+	var live []entry
+	var liveMsgs []store.Message
+	hist := map[string][]entry{}
+	histMsgs := map[string][]store.Message{}
+	var accounts []string
+	var bad []int64
 	for _, e := range run {
 		var m store.Message
 		if err := json.Unmarshal(e.payload, &m); err != nil {
-			bad = append(bad, e)
+			bad = append(bad, e.seq)
 			continue
 		}
 		if e.kind == kindLive {
-			live, liveSeqs = append(live, m), append(liveSeqs, e.seq)
+			live, liveMsgs = append(live, e), append(liveMsgs, m)
 		} else {
-			hist[e.account] = append(hist[e.account], m)
-			histSeqs[e.account] = append(histSeqs[e.account], e.seq)
-		}
-	}
-	for _, e := range bad {
-		if err := j.mark(ctx, []int64{e.seq}, stateDead, "journal entry does not decode"); err != nil {
-			return err
-		}
-	}
-	if len(live) > 0 {
-		err := j.call(ctx, func(ctx context.Context) error { return j.recordLive(ctx, live, liveSeqs) })
-		if isPermanent(err) && len(live) > 1 {
-			for i, m := range live {
-				err := j.call(ctx, func(ctx context.Context) error { _, err := j.recordOne(ctx, liveSeqs[i], m); return err })
-				if err := j.settle(ctx, liveSeqs[i:i+1], err); err != nil {
-					return err
-				}
+			if _, ok := hist[e.account]; !ok {
+				accounts = append(accounts, e.account)
 			}
-		} else if err := j.settle(ctx, liveSeqs, err); err != nil {
-			return err
+			hist[e.account] = append(hist[e.account], e)
+			histMsgs[e.account] = append(histMsgs[e.account], m)
 		}
 	}
-	for account, msgs := range hist {
-		seqs := histSeqs[account]
-		err := j.call(ctx, func(ctx context.Context) error {
+	if err := j.deadLetter(ctx, bad, "malformed", "journal entry does not decode"); err != nil {
+		return 0, err
+	}
+	done := len(bad)
+	if len(live) > 0 {
+		n, err := j.shipGroup(ctx, live, held, func(ctx context.Context, idx []int) error {
+			msgs, seqs := make([]store.Message, len(idx)), make([]int64, len(idx))
+			for k, i := range idx {
+				msgs[k], seqs[k] = liveMsgs[i], live[i].seq
+			}
+			return j.recordLive(ctx, msgs, seqs)
+		})
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	for _, account := range accounts {
+		es, all := hist[account], histMsgs[account]
+		n, err := j.shipGroup(ctx, es, held, func(ctx context.Context, idx []int) error {
+			msgs, seqs := make([]store.Message, len(idx)), make([]int64, len(idx))
+			for k, i := range idx {
+				msgs[k], seqs[k] = all[i], es[i].seq
+			}
+			// Malformed history messages are counted by the backend, not
+			// refused; the journal validated them before accepting them.
 			_, err := j.recordHistory(ctx, account, msgs, j.tokens(0, seqs))
 			return err
 		})
+		done += n
 		if err != nil {
-			return err // RecordHistory counts bad messages instead of failing
-		}
-		if err := j.mark(ctx, seqs, stateShipped, ""); err != nil {
-			return err
+			return done, err
 		}
 	}
-	return nil
+	return done, nil
+}
+
+// shipGroup ships es with ship (which takes indexes into es). When the
+// backend refuses the call, the group is split in halves until the
+// refused entries are alone: they are set to wait (or dead-lettered) and
+// every other entry ships. Retried parts keep their write tokens, so a
+// part that landed before its call failed is reported, not written again.
+// A failure that is not a refusal stops the group with what was shipped
+// marked.
+func (j *Store) shipGroup(ctx context.Context, es []entry, held map[string]bool, ship func(context.Context, []int) error) (int, error) {
+	done := 0
+	var try func(idx []int) error
+	try = func(idx []int) error {
+		err := j.call(ctx, func(ctx context.Context) error { return ship(ctx, idx) })
+		switch classify(err) {
+		case verdictShipped:
+			seqs := make([]int64, len(idx))
+			for k, i := range idx {
+				seqs[k] = es[i].seq
+			}
+			if err := j.mark(ctx, seqs, stateShipped, ""); err != nil {
+				return err
+			}
+			done += len(idx)
+			return nil
+		case verdictRetry:
+			return err
+		}
+		if len(idx) > 1 {
+			h := len(idx) / 2
+			if err := try(idx[:h]); err != nil {
+				return err
+			}
+			return try(idx[h:])
+		}
+		waiting, rerr := j.refuse(ctx, es[idx[0]], err)
+		if rerr != nil {
+			return rerr
+		}
+		if waiting {
+			held[es[idx[0]].account] = true
+		}
+		done++
+		return nil
+	}
+	idx := make([]int, len(es))
+	for i := range idx {
+		idx[i] = i
+	}
+	return done, try(idx)
 }
 
 // recordLive ships live messages; a failed call is retried whole, with the
@@ -214,22 +292,10 @@ func (j *Store) recordLive(ctx context.Context, live []store.Message, seqs []int
 	return nil
 }
 
-// settle marks entries after a backend answer and returns the error that
-// should stop the shipper (transient failures only).
-func (j *Store) settle(ctx context.Context, seqs []int64, err error) error {
-	switch {
-	case err == nil:
-		return j.mark(ctx, seqs, stateShipped, "")
-	case errors.Is(err, store.ErrNotFound):
-		return j.mark(ctx, seqs, stateShipped, err.Error())
-	case isPermanent(err):
-		j.log.Error("journal: the backend refused an entry for good; kept in the journal as dead", "seqs", seqs, "err", err)
-		return j.mark(ctx, seqs, stateDead, err.Error())
-	}
-	return err
-}
-
-func (j *Store) shipUpdate(ctx context.Context, e entry) error {
+// shipUpdate ships one receipt, edit or revoke. An unknown target
+// (ErrNotFound) is the store's answer: the entry is marked shipped with
+// it as its note.
+func (j *Store) shipUpdate(ctx context.Context, e entry, held map[string]bool) (int, error) {
 	var f func(context.Context) error
 	var err error
 	switch e.kind {
@@ -249,9 +315,24 @@ func (j *Store) shipUpdate(ctx context.Context, e entry) error {
 		err = fmt.Errorf("unknown journal entry kind %q", e.kind)
 	}
 	if err != nil {
-		return j.mark(ctx, []int64{e.seq}, stateDead, err.Error())
+		return 1, j.deadLetter(ctx, []int64{e.seq}, "malformed", err.Error())
 	}
-	return j.settle(ctx, []int64{e.seq}, j.call(ctx, f))
+	err = j.call(ctx, f)
+	switch classify(err) {
+	case verdictShipped:
+		note := ""
+		if err != nil {
+			note = err.Error()
+		}
+		return 1, j.mark(ctx, []int64{e.seq}, stateShipped, note)
+	case verdictRetry:
+		return 0, err
+	}
+	waiting, rerr := j.refuse(ctx, e, err)
+	if waiting {
+		held[e.account] = true
+	}
+	return 1, rerr
 }
 
 func (j *Store) mark(ctx context.Context, seqs []int64, state int, note string) error {

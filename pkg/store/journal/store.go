@@ -36,6 +36,12 @@ type Options struct {
 	// NoInline ships everything in the background; RecordMessage then
 	// returns after the local commit with a provisional outcome.
 	NoInline bool
+	// MaxRefusals is how many times Firestore may refuse an entry
+	// (InvalidArgument, OutOfRange) before it is dead-lettered (default
+	// 3). RefusalBackoff is the wait before its second try, doubled for
+	// each further one (default 5s). Other entries ship meanwhile.
+	MaxRefusals    int
+	RefusalBackoff time.Duration
 }
 
 // Store is a store.Store whose message writes go through the journal.
@@ -90,6 +96,12 @@ func Open(path string, backend store.Store, o Options) (*Store, error) {
 	}
 	if o.Retention <= 0 {
 		o.Retention = 24 * time.Hour
+	}
+	if o.MaxRefusals <= 0 {
+		o.MaxRefusals = 3
+	}
+	if o.RefusalBackoff <= 0 {
+		o.RefusalBackoff = 5 * time.Second
 	}
 	db, lock, err := openDB(path)
 	if err != nil {
@@ -243,19 +255,27 @@ func (j *Store) shipInline(ctx context.Context, lo, hi int64, n int, call func(c
 	// The entries are durable; their bookkeeping must not depend on a
 	// caller that gave up.
 	bctx := context.WithoutCancel(ctx)
-	switch {
-	case err == nil:
-		if merr := j.markRange(bctx, lo, hi, stateShipped, ""); merr != nil {
+	switch classify(err) {
+	case verdictShipped:
+		if merr := j.markRange(bctx, lo, hi, stateShipped, errText(err)); merr != nil {
 			j.log.Warn("journal: shipped entries not marked; they will be shipped again", "err", merr)
 		}
-		j.setShipErr(nil)
-		return true, nil
-	case errors.Is(err, store.ErrNotFound):
-		_ = j.markRange(bctx, lo, hi, stateShipped, err.Error())
+		if err == nil {
+			j.setShipErr(nil)
+		}
 		return true, err
-	case isPermanent(err):
-		_ = j.markRange(bctx, lo, hi, stateDead, err.Error())
+	case verdictMalformed:
+		if derr := j.deadLetterRange(bctx, lo, hi, codeName(err), err.Error()); derr != nil {
+			j.log.Error("journal: malformed entries not dead-lettered; the shipper will", "err", derr)
+		}
 		return false, err
+	case verdictRefused:
+		// Something in this shipment is refused: the shipper isolates it
+		// and ships the rest. Not degraded: nothing is wrong with
+		// Firestore, and other writes keep shipping inline.
+		j.fl.remove(lo)
+		j.kickShipper()
+		return false, nil
 	default:
 		j.degraded.Store(true)
 		j.setShipErr(err)
@@ -264,6 +284,13 @@ func (j *Store) shipInline(ctx context.Context, lo, hi int64, n int, call func(c
 		j.kickShipper()
 		return false, nil
 	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (j *Store) markRange(ctx context.Context, lo, hi int64, state int, note string) error {
@@ -462,6 +489,9 @@ func (j *Store) Health(ctx context.Context) store.Health {
 		return h
 	}
 	h.JournalBacklog = n
+	if dead, err := countDeadLetters(ctx, j.db); err == nil {
+		h.JournalDeadLetters = dead
+	}
 	if oldest.Valid {
 		h.JournalOldest = j.o.Now().Sub(time.UnixMilli(oldest.Int64))
 	}
@@ -473,13 +503,9 @@ func (j *Store) Health(ctx context.Context) store.Health {
 	return h
 }
 
-// Dead returns how many entries the backend refused for good; they stay in
-// the journal for an operator to inspect.
-func (j *Store) Dead(ctx context.Context) (int, error) {
-	var n int
-	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM entries WHERE state = 2`).Scan(&n)
-	return n, err
-}
+// Dead returns how many entries are dead letters: refused for good, kept
+// in the journal for an operator (DeadLetters, RetryDeadLetters).
+func (j *Store) Dead(ctx context.Context) (int, error) { return countDeadLetters(ctx, j.db) }
 
 // Flush waits until every entry journaled before the call has been shipped
 // (or set aside as dead), then flushes the backend.
