@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -199,5 +200,40 @@ func TestAuthRefusesAnonymousAndUnverified(t *testing.T) {
 	e3 := newEnv(t, func(o *Options, d *Deps) { o.AllowedUIDs = []string{"anon-uid"} })
 	if r := e3.do("GET", "/api/whatsapp/accounts", anon(e3), nil); r.code != 200 {
 		t.Errorf("anonymous uid on the allowlist: %d %s", r.code, r.raw)
+	}
+}
+
+// Item 11: "outbox item retried later" was logged at INFO every 30 s per
+// waiting item, with two component keys (api and outbox). Now the first
+// retry of an item is INFO and later ones DEBUG, under one component.
+func TestOutboxRetryLogQuiet(t *testing.T) {
+	var buf syncBuf
+	e := newEnv(t, withLog(&buf))
+	e.wa.addAccount(sendAcc, "+40722000111", daemon.StateReconnecting)
+	w := e.api.OutboxWorker(WorkerOptions{Claimer: "inst-a", Fence: func() (int64, bool) { return 1, true }})
+	proxyEnqueue(t, e.st, reqID(40), "waiting", e.clk.Now())
+	for i := 0; i < 4; i++ {
+		if _, err := w.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Add(31 * time.Second)
+	}
+	var levels []string
+	for _, raw := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if !strings.Contains(raw, "retried later") {
+			continue
+		}
+		if n := strings.Count(raw, `"component":`); n != 1 {
+			t.Fatalf("%d component keys: %s", n, raw)
+		}
+		var m map[string]any
+		_ = json.Unmarshal([]byte(raw), &m)
+		if m["component"] != "outbox" {
+			t.Fatalf("component %v", m["component"])
+		}
+		levels = append(levels, m["level"].(string))
+	}
+	if strings.Join(levels, ",") != "INFO,DEBUG,DEBUG,DEBUG" {
+		t.Fatalf("retry lines at %v, want INFO then DEBUG", levels)
 	}
 }

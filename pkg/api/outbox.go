@@ -89,7 +89,7 @@ func (a *API) OutboxWorker(o WorkerOptions) *OutboxWorker {
 		o.Fence = func() (int64, bool) { return 0, a.d.WhatsApp.Active() }
 	}
 	return &OutboxWorker{o: o, wa: a.d.WhatsApp, st: a.d.Store, send: a.send, now: a.now,
-		log: a.log.With("component", "outbox"), kick: make(chan struct{}, 1)}
+		log: a.d.Log.With("component", "outbox"), kick: make(chan struct{}, 1)}
 }
 
 // Kick asks for a poll now (tests, and after an account connects).
@@ -249,7 +249,13 @@ func (w *OutboxWorker) complete(ctx context.Context, log *slog.Logger, it store.
 }
 
 func (w *OutboxWorker) retry(ctx context.Context, log *slog.Logger, it store.OutboxItem, after time.Duration, why string) {
-	log.Info("outbox item retried later", "in", after, "why", why)
+	// An item waiting for its account is retried every 30 s: INFO once,
+	// and again only when the reason changes.
+	level := slog.LevelDebug
+	if it.AttemptCount <= 1 || it.LastError != why {
+		level = slog.LevelInfo
+	}
+	log.Log(ctx, level, "outbox item retried later", "in", after, "why", why)
 	if err := w.st.FailOutbox(ctx, it.RequestID, w.o.Claimer, why, w.now().Add(after)); err != nil {
 		log.Warn("outbox retry not recorded (the claim expires instead)", "err", err)
 	}
