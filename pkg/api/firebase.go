@@ -31,14 +31,14 @@ var (
 
 // claims are the Firebase ID token claims wactl reads.
 type claims struct {
-	Iss           string   `json:"iss"`
-	Aud           audience `json:"aud"`
-	Sub           string   `json:"sub"`
-	Exp           int64    `json:"exp"`
-	Iat           int64    `json:"iat"`
-	AuthTime      int64    `json:"auth_time"`
-	Email         string   `json:"email"`
-	EmailVerified bool     `json:"email_verified"`
+	Iss           string `json:"iss"`
+	Aud           any    `json:"aud"` // a string, as the SDK requires
+	Sub           string `json:"sub"`
+	Exp           int64  `json:"exp"`
+	Iat           int64  `json:"iat"`
+	AuthTime      int64  `json:"auth_time"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
 	Firebase      struct {
 		SignInProvider string `json:"sign_in_provider"`
 		Tenant         string `json:"tenant"`
@@ -46,26 +46,15 @@ type claims struct {
 	Extra map[string]any `json:"-"`
 }
 
-// audience accepts the string or array forms of aud.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*a = audience{s}
-		return nil
-	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*a = l
-	return nil
-}
-
-// verifier checks Firebase ID tokens the way the Firebase Admin SDK does:
-// RS256 over Google's published certificates, issuer and audience of the
-// project, exp, iat and auth_time against the clock, non-empty sub.
+// verifier checks Firebase ID tokens as the Firebase Admin SDK for Go
+// (VerifyIDToken) does — RS256 over Google's published certificates by
+// kid, issuer and (string) audience of the project, sub of 1-128
+// characters, iat and exp against the clock — and a little more strictly:
+// one minute of skew instead of five, exp, iat and auth_time required, no
+// tenant tokens. sdkparity_test.go has a case per check; docs/security.md
+// the table. Kept hand-written: the SDK would add its Google API
+// transport dependencies for one function, and its key cache drops the
+// old keys when a refresh fails.
 type verifier struct {
 	project string
 	keys    *keyCache
@@ -126,8 +115,8 @@ func (v *verifier) checkClaims(c *claims) error {
 		return errors.New("no Firebase project configured")
 	case c.Iss != "https://securetoken.google.com/"+v.project:
 		return fmt.Errorf("issuer %q is not project %q", c.Iss, v.project)
-	case len(c.Aud) != 1 || c.Aud[0] != v.project:
-		return fmt.Errorf("audience %q is not project %q", []string(c.Aud), v.project)
+	case c.Aud != v.project:
+		return fmt.Errorf("audience is not project %q", v.project)
 	case c.Sub == "" || len(c.Sub) > 128:
 		return errors.New("sub is empty or too long")
 	case c.Exp == 0 || now.After(time.Unix(c.Exp, 0).Add(v.skew)):
@@ -136,6 +125,10 @@ func (v *verifier) checkClaims(c *claims) error {
 		return errors.New("token issued in the future")
 	case c.AuthTime == 0 || time.Unix(c.AuthTime, 0).After(now.Add(v.skew)):
 		return errors.New("auth_time missing or in the future")
+	case c.Firebase.Tenant != "":
+		// Identity Platform tenants are separate user pools of the
+		// project; wactl serves the project's own users only.
+		return errors.New("tokens of a tenant are not accepted")
 	}
 	return nil
 }
