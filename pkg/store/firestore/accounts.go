@@ -18,12 +18,12 @@ func accountFields(a store.Account) map[string]any {
 		"name":                 a.Name,
 		"phoneE164":            a.PhoneE164,
 		"status":               a.Status,
-		"qrCode":               a.QRCode,
+		"qrCode":               orNull(a.QRCode),
 		"pairingCode":          a.PairingCode,
 		"waJid":                a.WAJid,
 		"lastDisconnectReason": a.LastDisconnectReason,
 		"lastDisconnectCode":   int64(a.LastDisconnectCode),
-		"lastError":            a.LastError,
+		"lastError":            orNull(a.LastError),
 		"requiresQR":           a.RequiresQR,
 		"logoutCount":          int64(a.LogoutCount),
 		"updatedAt":            firestore.ServerTimestamp,
@@ -72,10 +72,7 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 		switch {
 		case isNotFound(err):
 			d := accountFields(a)
-			d["createdAt"] = firestore.ServerTimestamp
-			if !a.CreatedAt.IsZero() {
-				d["createdAt"] = a.CreatedAt
-			}
+			d["createdAt"] = createdAtISO(a.CreatedAt, s.now())
 			_, err = ref.Create(ctx, d)
 		case err != nil:
 			s.noteErr(err)
@@ -93,7 +90,7 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 			}
 			d := accountFields(a)
 			if _, ok := cur["createdAt"]; !ok {
-				d["createdAt"] = firestore.ServerTimestamp
+				d["createdAt"] = createdAtISO(a.CreatedAt, s.now())
 			}
 			if _, ok := cur["deletedAt"]; ok && a.DeletedAt.IsZero() && a.Status != "deleted" {
 				// A live status after a delete is a re-add: the deletion is over.

@@ -1,6 +1,7 @@
 package firestore
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -40,31 +41,53 @@ func msgTime(m *store.Message, now time.Time) time.Time {
 
 // messageDoc is the full document of a new message, every field of the
 // contract with its type: timestamps as Timestamps, *Ms fields as integers,
-// createdAt/ingestedAt/tsServer set by the server.
+// createdAt/ingestedAt/tsServer set by the server. Fields the old service
+// wrote as null when it had no value are null here too (docs/fields.md),
+// and the old service's tsClient bookkeeping (tsClientFallback/Reason/Iso)
+// and isLidThread are written with its types.
 func messageDoc(m *store.Message, ts time.Time) map[string]any {
+	fallback := m.TsClient.IsZero()
+	var reason, iso any
+	switch {
+	case fallback:
+		reason = "missing_messageTimestamp"
+	case m.Source == "outbound":
+		reason = "sent_time"
+	}
+	if !fallback {
+		iso = isoMillis(ts)
+	}
+	var sender any
+	if m.IsGroup {
+		sender = orNull(m.SenderJID)
+	}
 	return map[string]any{
 		"accountId":         m.AccountID,
 		"clientJid":         m.ClientJID,
 		"clientJidRaw":      m.ClientJIDRaw,
 		"rawJid":            m.RawJID,
-		"resolvedJid":       m.ResolvedJID,
-		"normalizedPhone":   m.NormalizedPhone,
+		"resolvedJid":       resolvedOrNull(m.ResolvedJID, m.RawJID),
+		"normalizedPhone":   orNull(m.NormalizedPhone),
 		"canonicalThreadId": m.ThreadID,
+		"isLidThread":       isLID(m.RawJID),
 		"peerType":          m.PeerType,
 		"isGroup":           m.IsGroup,
-		"senderJid":         m.SenderJID,
-		"senderName":        m.SenderName,
+		"senderJid":         sender,
+		"senderName":        orNull(m.SenderName),
 		"direction":         m.Direction,
 		"body":              truncRunes(m.Body, maxBody),
 		"waMessageId":       m.WAMessageID,
-		"waMessageIdRaw":    m.WAMessageIDRaw,
-		"providerMessageId": m.ProviderMessageID,
+		"waMessageIdRaw":    orNull(m.WAMessageIDRaw),
+		"providerMessageId": orNull(m.ProviderMessageID),
 		"clientMessageId":   m.ClientMessageID,
 		"status":            m.Status,
 		"messageType":       m.MessageType,
 		"mediaType":         m.MediaType,
 		"tsClient":          ts,
 		"tsClientMs":        ts.UnixMilli(),
+		"tsClientFallback":  fallback,
+		"tsClientReason":    reason,
+		"tsClientIso":       iso,
 		"tsServer":          firestore.ServerTimestamp,
 		"ingestedAt":        firestore.ServerTimestamp,
 		"createdAt":         firestore.ServerTimestamp,
@@ -75,6 +98,33 @@ func messageDoc(m *store.Message, ts time.Time) map[string]any {
 		"fingerprintHash":   m.FingerprintHash,
 	}
 }
+
+// orNull is s, or null for "": the old service wrote `value || null`.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// resolvedOrNull is resolvedJid as the old service wrote it: the canonical
+// JID only when it differs from the raw one (a resolved @lid), else null.
+func resolvedOrNull(resolved, raw string) any {
+	if resolved == "" || resolved == raw {
+		return nil
+	}
+	return resolved
+}
+
+// isLID is isLidThread: the chat arrived as a @lid JID (resolved or not).
+func isLID(rawJID string) bool { return strings.HasSuffix(rawJID, "@lid") }
+
+// isoMillis is JavaScript's Date#toISOString.
+func isoMillis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// MappingTTL is how long after its last write a message_ids mapping may be
+// deleted (expiresAt, for a Firestore TTL policy), as the old service set it.
+const MappingTTL = 30 * 24 * time.Hour
 
 // adoptUpdates fills a document that exists without a mapping: the app's
 // proxy queued it under its requestId (or the old system wrote it). The
@@ -139,7 +189,7 @@ func threadSummary(m *store.Message, ts time.Time) map[string]any {
 		"lastMessageAtMs":       ts.UnixMilli(),
 		"lastMessageText":       truncRunes(m.Body, maxBody),
 		"lastMessagePreview":    truncRunes(m.Body, maxPreview),
-		"lastMessageSenderName": m.SenderName,
+		"lastMessageSenderName": orNull(m.SenderName),
 		"lastMessageDirection":  m.Direction,
 		"updatedAt":             firestore.ServerTimestamp,
 	}
@@ -154,8 +204,9 @@ func threadIdentity(m *store.Message) map[string]any {
 		"clientJid":         m.ClientJID,
 		"clientJidRaw":      m.ClientJIDRaw,
 		"rawJid":            m.RawJID,
-		"resolvedJid":       m.ResolvedJID,
+		"resolvedJid":       resolvedOrNull(m.ResolvedJID, m.RawJID),
 		"canonicalThreadId": m.ThreadID,
+		"isLidThread":       isLID(m.RawJID),
 		"peerType":          m.PeerType,
 		"isGroup":           m.IsGroup,
 		"displayName":       m.DisplayName,
@@ -164,7 +215,7 @@ func threadIdentity(m *store.Message) map[string]any {
 	}
 }
 
-func mappingDoc(m *store.Message, docID, token string) map[string]any {
+func mappingDoc(m *store.Message, docID, token string, now time.Time) map[string]any {
 	return map[string]any{
 		"writeId":     token,
 		"accountId":   m.AccountID,
@@ -172,6 +223,7 @@ func mappingDoc(m *store.Message, docID, token string) map[string]any {
 		"docId":       docID,
 		"waMessageId": m.WAMessageID,
 		"updatedAt":   firestore.ServerTimestamp,
+		"expiresAt":   now.Add(MappingTTL).UTC(),
 	}
 }
 
@@ -223,7 +275,7 @@ func decodeMessage(threadID, docID string, d map[string]any) store.Message {
 		NormalizedPhone:   getStr(d, "normalizedPhone"),
 		PeerType:          getStr(d, "peerType"),
 		IsGroup:           getBool(d, "isGroup"),
-		SenderJID:         getStr(d, "senderJid"),
+		SenderJID:         senderOf(d),
 		SenderName:        getStr(d, "senderName"),
 		Direction:         getStr(d, "direction"),
 		Body:              getStr(d, "body"),
@@ -252,7 +304,19 @@ func decodeMessage(threadID, docID string, d map[string]any) store.Message {
 			m.TsClient = time.UnixMilli(ms)
 		}
 	}
+	if m.ResolvedJID == "" {
+		m.ResolvedJID = m.ClientJID // null: the raw JID was already canonical
+	}
 	return m
+}
+
+// senderOf reads senderJid, null outside groups: the sender of an inbound
+// 1:1 message is the chat's peer.
+func senderOf(d map[string]any) string {
+	if s := getStr(d, "senderJid"); s != "" || getBool(d, "isGroup") || getStr(d, "direction") != "inbound" {
+		return s
+	}
+	return getStr(d, "clientJid")
 }
 
 func decodeThread(id string, d map[string]any) store.Thread {
@@ -283,6 +347,9 @@ func decodeThread(id string, d map[string]any) store.Thread {
 		if ms := getInt(d, "lastMessageAtMs"); ms != 0 {
 			t.LastMessageAt = time.UnixMilli(ms)
 		}
+	}
+	if t.ResolvedJID == "" {
+		t.ResolvedJID = t.ClientJID
 	}
 	return t
 }

@@ -43,17 +43,21 @@ func TestMessageDocumentMatchesContract(t *testing.T) {
 	}
 	got := snap.Data()
 	str, boolean, integer, timestamp := reflect.TypeOf(""), reflect.TypeOf(false), reflect.TypeOf(int64(0)), reflect.TypeOf(time.Time{})
+	var null reflect.Type // a Firestore null decodes to nil
 	want := map[string]struct {
 		typ   reflect.Type
 		value any // nil: only the type is checked
 	}{
 		"accountId": {str, acc}, "clientJid": {str, jid}, "clientJidRaw": {str, jid + ":3"},
-		"rawJid": {str, jid}, "resolvedJid": {str, jid}, "normalizedPhone": {str, "+40711000001"},
-		"canonicalThreadId": {str, m.ThreadID}, "peerType": {str, "user"}, "isGroup": {boolean, false},
-		"senderJid": {str, jid}, "senderName": {str, "Ana"}, "direction": {str, "inbound"}, "body": {str, "salut"},
-		"waMessageId": {str, "3EB0FIELDS"}, "waMessageIdRaw": {str, "3EB0FIELDS"}, "providerMessageId": {str, ""},
+		// null where the old service wrote null: resolvedJid equal to the
+		// raw JID, senderJid of a 1:1 chat, an empty providerMessageId.
+		"rawJid": {str, jid}, "resolvedJid": {null, nil}, "normalizedPhone": {str, "+40711000001"},
+		"canonicalThreadId": {str, m.ThreadID}, "isLidThread": {boolean, false}, "peerType": {str, "user"}, "isGroup": {boolean, false},
+		"senderJid": {null, nil}, "senderName": {str, "Ana"}, "direction": {str, "inbound"}, "body": {str, "salut"},
+		"waMessageId": {str, "3EB0FIELDS"}, "waMessageIdRaw": {str, "3EB0FIELDS"}, "providerMessageId": {null, nil},
 		"clientMessageId": {str, ""}, "status": {str, "delivered"}, "messageType": {str, "text"}, "mediaType": {str, ""},
 		"tsClient": {timestamp, nil}, "tsClientMs": {integer, at.UnixMilli()},
+		"tsClientFallback": {boolean, false}, "tsClientReason": {null, nil}, "tsClientIso": {str, "2026-02-03T04:05:06.789Z"},
 		"tsServer": {timestamp, nil}, "ingestedAt": {timestamp, nil}, "createdAt": {timestamp, nil},
 		"createdAtMs": {integer, at.UnixMilli()}, "schemaVersion": {integer, int64(firestore.SchemaVersion)},
 		"source": {str, "realtime"}, "stableKeyHash": {str, "a1b2c3d4"}, "fingerprintHash": {str, "e5f6a7b8"},

@@ -426,7 +426,7 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 				}
 				continue
 			}
-			b.Create(mapRef, mappingDoc(m, m.DocID, it.token))
+			b.Create(mapRef, mappingDoc(m, m.DocID, it.token, s.now()))
 			writes++
 			claimed[mapRef.Path] = true
 			if getStr(existing, "waMessageId") == m.WAMessageID {
@@ -448,7 +448,7 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 				}
 				if dup != "" {
 					if mapRef != nil {
-						b.Create(mapRef, mappingDoc(m, dup, it.token))
+						b.Create(mapRef, mappingDoc(m, dup, it.token, s.now()))
 						writes++
 						claimed[mapRef.Path] = true
 					}
@@ -457,7 +457,7 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 				}
 			}
 			if mapRef != nil {
-				b.Create(mapRef, mappingDoc(m, m.DocID, it.token))
+				b.Create(mapRef, mappingDoc(m, m.DocID, it.token, s.now()))
 				writes++
 				claimed[mapRef.Path] = true
 			}

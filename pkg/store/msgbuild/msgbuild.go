@@ -129,9 +129,9 @@ func Build(in Input) (Result, error) {
 		StableKeyHash:   dedupe.StableKeyHash(dedupe.StableKey(in.AccountID, clientJID, waID, fromMe, participant)),
 		FingerprintHash: dedupe.StrongFingerprintHash(clientJID, direction, seedParticipant(info), tsMs(at), c.MessageType, c.Body),
 	}
-	if fromMe {
-		m.ProviderMessageID = waID
-	}
+	// The old service wrote the WhatsApp id as providerMessageId for every
+	// message, inbound too.
+	m.ProviderMessageID = waID
 	if !fromMe && peer != dedupe.PeerGroup {
 		m.DisplayName = info.PushName
 	}

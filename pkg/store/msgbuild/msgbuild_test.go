@@ -57,7 +57,7 @@ func TestBuildInbound(t *testing.T) {
 		"Source":          {m.Source, "realtime"},
 		"DisplayName":     {m.DisplayName, "Ana"},
 		"Body":            {m.Body, "  Hello \n\t world "},
-		"Provider":        {m.ProviderMessageID, ""},
+		"Provider":        {m.ProviderMessageID, "3EB0C431D5A2B7F8E9"},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("%s = %#v, want %#v", name, c[0], c[1])
