@@ -89,10 +89,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store: create data directory: %w", err)
 	}
+	if err := refuseEmptyInUsedDir(path); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
 	// SQLite gives the -wal and -shm files the mode of the main file, so
 	// creating it 0600 first keeps all three private.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		if IsDiskFull(err) {
+			return nil, fmt.Errorf("sqlite store: %w", explain(path, err))
+		}
 		return nil, fmt.Errorf("sqlite store: open %s: %w (check the data dir's owner and permissions)", path, err)
 	}
 	_ = f.Close()
@@ -125,15 +131,21 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := s.wdb.PingContext(ctx); err != nil {
 		_ = s.wdb.Close()
+		if e := explain(path, err); e != err {
+			return nil, fmt.Errorf("sqlite store: %w", e)
+		}
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
 	if err := migrate(ctx, s.wdb, s.log); err != nil {
 		_ = s.wdb.Close()
+		if e := explain(path, err); e != err {
+			return nil, fmt.Errorf("sqlite store: %w", e)
+		}
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
 	if s.stmts, err = prepare(s.wdb); err != nil {
 		_ = s.wdb.Close()
-		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite store %s: %w", path, explain(path, err))
 	}
 	s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
@@ -187,8 +199,13 @@ func (s *Store) noteErr(err error) {
 	if err == nil {
 		return
 	}
+	msg := err.Error()
+	if IsDiskFull(err) {
+		// What /health and doctor show: the cause, not "cannot be read".
+		msg = "disk full (no space left on device): " + msg
+	}
 	s.mu.Lock()
-	s.lastErr = err.Error()
+	s.lastErr = msg
 	s.mu.Unlock()
 }
 
