@@ -12,6 +12,10 @@ import (
 // statusWriter mirrors account state to accounts/{id} in the background:
 // event handlers only mark an account dirty, so a slow store never delays
 // message handling, and bursts of events coalesce into one write.
+//
+// A write the store refuses (an outage) is not dropped: the account stays
+// dirty and is written again after a backoff, so the latest state of every
+// account reaches the store once it is reachable.
 type statusWriter struct {
 	m      *Manager
 	mu     sync.Mutex
@@ -19,10 +23,14 @@ type statusWriter struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// failures in a row; retryAfter is the backoff after n of them.
+	failures   int
+	retryAfter func(n int) time.Duration
 }
 
 func newStatusWriter(m *Manager) *statusWriter {
-	return &statusWriter{m: m, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &statusWriter{m: m, dirty: map[string]bool{}, wake: make(chan struct{}, 1),
+		retryAfter: doubling(500*time.Millisecond, 30*time.Second)}
 }
 
 // start runs the writer from the first activation until stop (Close): it
@@ -62,6 +70,7 @@ func (w *statusWriter) mark(id string) {
 
 func (w *statusWriter) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -71,12 +80,21 @@ func (w *statusWriter) loop(ctx context.Context, done chan struct{}) {
 			cancel()
 			return
 		case <-w.wake:
+		case <-retry:
 		}
-		w.flush(ctx)
+		retry = nil
+		if failed := w.flush(ctx); failed > 0 {
+			w.failures++
+			retry = time.After(w.retryAfter(w.failures))
+		} else {
+			w.failures = 0
+		}
 	}
 }
 
-func (w *statusWriter) flush(ctx context.Context) {
+// flush writes every dirty account and returns how many writes failed;
+// those stay dirty.
+func (w *statusWriter) flush(ctx context.Context) (failed int) {
 	w.mu.Lock()
 	ids := make([]string, 0, len(w.dirty))
 	for id := range w.dirty {
@@ -98,10 +116,17 @@ func (w *statusWriter) flush(ctx context.Context) {
 			w.m.log.Warn("account status not written: a newer lease holder owns it", "account", id)
 			continue
 		}
-		if err != nil && ctx.Err() == nil {
-			w.m.log.Warn("account status not written", "account", id, "err", err)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.m.log.Warn("account status not written; retrying", "account", id, "err", err)
+			}
+			w.mu.Lock()
+			w.dirty[id] = true
+			w.mu.Unlock()
+			failed++
 		}
 	}
+	return failed
 }
 
 // document is the accounts/{id} view of an account.
