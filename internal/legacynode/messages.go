@@ -1,10 +1,10 @@
-// Package legacynode simulates the old Node service (whatsapp-backend at
-// 692eef65, see ../shared/reference/legacy-contract.md) against Firestore,
-// so that tests can run it side by side with wactl: its lock protocol
-// (lock.go) and its message, thread and mapping writes (messages.go), in
-// the old service's shapes and field types, bugs included where they shape
-// the data (lastMessageAt moving back, a second document for the echo of
-// an app send). Test support only: nothing in wactl imports it.
+// messages.go: the old service's message, thread and mapping writes (its
+// persistMessage, the app proxy's queued document, its outbox worker), in
+// its shapes and field types, bugs included where they shape the data
+// (lastMessageAt moving back, a second document for the echo of an app
+// send), and its first duplicates audit. See the package documentation in
+// lock.go.
+
 package legacynode
 
 import (
