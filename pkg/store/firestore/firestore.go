@@ -12,6 +12,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 
+	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/fsclient"
 	"github.com/wactl/wactl/pkg/store"
 )
@@ -184,17 +185,10 @@ func (s *Store) noteErr(err error) {
 	s.healthMu.Unlock()
 }
 
-// docIDPart makes a WhatsApp id usable inside a document id: ids never
-// contain '/', but a document path would break on one, so it is replaced.
-func docIDPart(s string) string {
-	if strings.ContainsRune(s, '/') {
-		return strings.ReplaceAll(s, "/", "_")
-	}
-	return s
-}
-
+// mappingRef is message_ids/{dedupe.MappingDocID}: the old service's id
+// where Firestore takes it as it is, else a hash (never shared by two ids).
 func (s *Store) mappingRef(accountID, waID string) *firestore.DocumentRef {
-	return s.c.Collection(colMessageIDs).Doc(docIDPart(accountID) + "__" + docIDPart(waID))
+	return s.c.Collection(colMessageIDs).Doc(dedupe.MappingDocID(accountID, waID))
 }
 
 func (s *Store) threadRef(threadID string) *firestore.DocumentRef {

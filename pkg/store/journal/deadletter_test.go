@@ -237,3 +237,39 @@ func TestSchema1JournalKeepsItsDeadEntries(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// The entry seen stalling the journal — a message with a 1,600-byte
+// WhatsApp id — now has a mapping id Firestore accepts: it lands, and so
+// does the message behind it.
+func TestLongWhatsAppIDShips(t *testing.T) {
+	t.Parallel()
+	c, project := fsemu.NewClient(t)
+	j := open(t, fsemu.Host(t), project, filepath.Join(t.TempDir(), "journal.db"), journal.Options{
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	}, false, nil)
+	ctx := context.Background()
+	long := msg(1)
+	long.WAMessageID = "3EB0" + strings.Repeat("L", 1596)
+	long.WAMessageIDRaw = long.WAMessageID
+	for _, m := range []store.Message{long, goodOther(2)} {
+		if _, err := j.RecordMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := j.Flush(fctx); err != nil {
+		t.Fatalf("flush: %v (health %+v)", err, j.Health(ctx))
+	}
+	for _, m := range []store.Message{long, goodOther(2)} {
+		if !messageLanded(t, c, m, 0) {
+			t.Fatalf("message %.20s… not in Firestore", m.WAMessageID)
+		}
+	}
+	if got, err := j.FindMessage(ctx, testAccount, long.WAMessageID); err != nil || got.DocID != long.DocID {
+		t.Fatalf("FindMessage of the long id: %v, %v", got.DocID, err)
+	}
+	if h := j.Health(ctx); h.JournalDeadLetters != 0 || h.JournalBacklog != 0 {
+		t.Fatalf("health %+v", h)
+	}
+}
