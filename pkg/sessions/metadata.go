@@ -56,7 +56,11 @@ func (s *Store) Create(n NewAccount) (*Account, error) {
 		return nil, err
 	}
 	dir := s.Dir(n.ID)
-	if _, err := mkdirPrivate(dir); err != nil {
+	created, err := mkdirPrivate(dir)
+	if err != nil {
+		if created {
+			_ = os.Remove(dir)
+		}
 		return nil, fmt.Errorf("create account dir: %w", err)
 	}
 	if existing, err := s.Get(n.ID); err == nil {
@@ -72,6 +76,14 @@ func (s *Store) Create(n NewAccount) (*Account, error) {
 		CreatedAt:     s.now().UTC(),
 	}
 	if err := s.writeMetadata(a); err != nil {
+		// A directory this call made goes again (os.Remove only removes
+		// it empty), so a failed add-account leaves no account behind; an
+		// adopted directory stays.
+		if created {
+			if rerr := os.Remove(dir); rerr == nil {
+				_ = syncDir(s.root)
+			}
+		}
 		return nil, err
 	}
 	s.log.Info("account created", "account", n.ID)
