@@ -209,9 +209,11 @@ func threadIdentity(m *store.Message) map[string]any {
 		"isLidThread":       isLID(m.RawJID),
 		"peerType":          m.PeerType,
 		"isGroup":           m.IsGroup,
-		"displayName":       m.DisplayName,
-		"groupSubject":      m.GroupSubject,
-		"normalizedPhone":   m.NormalizedPhone,
+		// Absent or null in the old service's threads when unknown: the app
+		// falls back to the phone number only when there is no name.
+		"displayName":     orNull(m.DisplayName),
+		"groupSubject":    orNull(m.GroupSubject),
+		"normalizedPhone": orNull(m.NormalizedPhone),
 	}
 }
 

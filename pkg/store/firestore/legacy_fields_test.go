@@ -97,7 +97,7 @@ func TestDocumentsLikeOldService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("1:1 thread", th.Data(), map[string]any{"isLidThread": false, "resolvedJid": nil, "lastMessageSenderName": nil})
+	check("1:1 thread", th.Data(), map[string]any{"isLidThread": false, "resolvedJid": nil, "lastMessageSenderName": nil, "displayName": nil, "groupSubject": nil})
 	group := types.NewJID("120363012345678901", types.GroupServer)
 	gm := record(msgbuild.Input{Event: ev(group, peer, false, "3EB0OLDF3", "Ana")})
 	check("group", doc(gm), map[string]any{"senderJid": "40711000001@s.whatsapp.net", "senderName": "Ana", "isLidThread": false})
