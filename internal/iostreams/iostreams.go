@@ -22,6 +22,7 @@ type IOStreams struct {
 	noColor                        bool
 	forceColor                     bool // CLICOLOR_FORCE: colour even in a pipe (NO_COLOR still wins)
 	termWidth                      func() int
+	termHeight                     func() int
 }
 
 // System returns the process's streams.
@@ -48,6 +49,12 @@ func System() *IOStreams {
 			}
 		}
 		return 80
+	}
+	s.termHeight = func() int {
+		if w, h, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 0 && h > 0 {
+			return h
+		}
+		return 0
 	}
 	return s
 }
@@ -85,3 +92,17 @@ func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stderrTTY }
 
 // TerminalWidth is the width of the terminal, 80 when unknown.
 func (s *IOStreams) TerminalWidth() int { return s.termWidth() }
+
+// TerminalHeight is the height of the terminal on stderr, 0 when unknown.
+func (s *IOStreams) TerminalHeight() int {
+	if s.termHeight == nil {
+		return 0
+	}
+	return s.termHeight()
+}
+
+// SetTerminalSize fixes the size the streams report (tests).
+func (s *IOStreams) SetTerminalSize(cols, rows int) {
+	s.termWidth = func() int { return cols }
+	s.termHeight = func() int { return rows }
+}

@@ -25,16 +25,28 @@ type QROptions struct {
 	Invert bool
 	// TermWidth is the terminal's width in columns; 0 skips the check.
 	TermWidth int
+	// TermHeight is the number of rows the code may take; 0 skips the
+	// check. A code taller than the screen scrolls its top away and cannot
+	// be scanned, so it is refused like a too wide one.
+	TermHeight int
 }
 
-// TooWideError says that the QR code does not fit the terminal.
+// TooWideError says that the QR code does not fit the terminal: too wide
+// (Need > Have) or too tall (NeedRows > HaveRows).
 type TooWideError struct {
-	Need, Have int
+	Need, Have         int // columns
+	NeedRows, HaveRows int // rows; HaveRows 0 when the height was not checked
 }
 
 func (e *TooWideError) Error() string {
-	return fmt.Sprintf("the QR code needs %d columns but the terminal has %d: widen the terminal window (or make its font smaller) to at least %d columns, or use --code to pair with a phone-number code",
-		e.Need, e.Have, e.Need)
+	size := fmt.Sprintf("%d columns", e.Need)
+	have := fmt.Sprintf("%d", e.Have)
+	if e.HaveRows > 0 {
+		size = fmt.Sprintf("%d columns × %d rows", e.Need, e.NeedRows)
+		have = fmt.Sprintf("%d × %d", e.Have, e.HaveRows)
+	}
+	return fmt.Sprintf("the QR code needs %s but the terminal has %s, so it is not drawn (a cut-off code cannot be scanned): enlarge the window or make the font smaller, or use --code (a code typed on the phone) or --qr-png FILE (an image to open and scan)",
+		size, have)
 }
 
 // qrLevel is the error correction level of rendered codes: the lowest, which
@@ -43,27 +55,36 @@ const qrLevel = qr.L
 
 // QRWidth is the number of terminal columns RenderQR uses for code.
 func QRWidth(code string, quietZone int) (int, error) {
+	cols, _, err := QRSize(code, quietZone)
+	return cols, err
+}
+
+// QRSize is the number of terminal columns and rows RenderQR uses for code:
+// one column per module, two modules per row (half blocks).
+func QRSize(code string, quietZone int) (cols, rows int, err error) {
 	c, err := qr.Encode(code, qrLevel)
 	if err != nil {
-		return 0, fmt.Errorf("encode QR: %w", err)
+		return 0, 0, fmt.Errorf("encode QR: %w", err)
 	}
-	return c.Size + 2*max(quietZone, MinQuietZone), nil
+	n := c.Size + 2*max(quietZone, MinQuietZone)
+	return n, (n + 1) / 2, nil
 }
 
 // RenderQR draws code with half blocks (two modules per character cell, so
 // the code is about square) to w. It refuses, drawing nothing, when the code
-// is wider than opts.TermWidth. Terminal features are never probed.
+// is wider than opts.TermWidth or taller than opts.TermHeight. Terminal
+// features are never probed.
 func RenderQR(w io.Writer, code string, opts QROptions) error {
 	if code == "" {
 		return errors.New("empty QR code")
 	}
 	qz := max(opts.QuietZone, MinQuietZone)
-	width, err := QRWidth(code, qz)
+	width, rows, err := QRSize(code, qz)
 	if err != nil {
 		return err
 	}
-	if opts.TermWidth > 0 && width > opts.TermWidth {
-		return &TooWideError{Need: width, Have: opts.TermWidth}
+	if (opts.TermWidth > 0 && width > opts.TermWidth) || (opts.TermHeight > 0 && rows > opts.TermHeight) {
+		return &TooWideError{Need: width, Have: opts.TermWidth, NeedRows: rows, HaveRows: opts.TermHeight}
 	}
 	cfg := qrterminal.Config{
 		Level:      qrLevel,

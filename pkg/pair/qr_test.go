@@ -122,7 +122,7 @@ func TestRenderQRRefusesNarrowTerminal(t *testing.T) {
 	if !errors.As(err, &tw) || tw.Need != need || tw.Have != need-1 {
 		t.Fatalf("RenderQR on a narrow terminal = %v", err)
 	}
-	if !strings.Contains(err.Error(), "at least "+strconv.Itoa(need)+" columns") {
+	if !strings.Contains(err.Error(), "needs "+strconv.Itoa(need)+" columns") || !strings.Contains(err.Error(), "--qr-png") {
 		t.Errorf("message does not say how wide: %v", err)
 	}
 	if buf.Len() != 0 {
@@ -170,6 +170,39 @@ func TestParseHalfBlocksSkipsSurroundingText(t *testing.T) {
 			if mods[y][x] != want.Black(x, y) {
 				t.Fatalf("module (%d,%d) differs", x, y)
 			}
+		}
+	}
+}
+
+// A code taller than the screen scrolls its top away: refused like a too
+// wide one, and the rows QRSize promises are the rows drawn.
+func TestRenderQRRefusesShortTerminal(t *testing.T) {
+	t.Parallel()
+	cols, rows, err := QRSize(sampleCode, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err = RenderQR(&buf, sampleCode, QROptions{TermWidth: 80, TermHeight: rows - 1})
+	var tw *TooWideError
+	if !errors.As(err, &tw) || tw.NeedRows != rows || tw.HaveRows != rows-1 {
+		t.Fatalf("RenderQR on a short terminal = %v", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatal("drew something although refusing")
+	}
+	for _, want := range []string{strconv.Itoa(cols) + " columns × " + strconv.Itoa(rows) + " rows", "--code", "--qr-png"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	for _, invert := range []bool{false, true} {
+		buf.Reset()
+		if err := RenderQR(&buf, sampleCode, QROptions{TermWidth: cols, TermHeight: rows, Invert: invert}); err != nil {
+			t.Fatalf("exact fit refused: %v", err)
+		}
+		if got := strings.Count(buf.String(), "\n"); got != rows {
+			t.Errorf("invert=%v: drew %d rows, QRSize said %d", invert, got, rows)
 		}
 	}
 }

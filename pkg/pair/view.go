@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sync"
 	"time"
 )
@@ -17,8 +18,19 @@ type ViewOptions struct {
 	// operator who widens the window after a refusal sees the next code.
 	// It overrides QR.TermWidth.
 	TermWidth func() int
+	// TermHeight, when set, is the terminal's height in rows, asked like
+	// TermWidth. The view's own lines (the instruction above the code, the
+	// countdown below) are taken off before the code's height is checked.
+	TermHeight func() int
 	// Clear clears the screen before each new code (only on a terminal).
 	Clear bool
+	// PNGFile, when set, receives each code as a PNG image (mode 0600,
+	// replaced atomically) instead of drawing it on the terminal.
+	PNGFile string
+	// NoDraw keeps codes off w (stderr redirected to a file or a pipe,
+	// where nobody can scan them and a log would keep a secret); the view
+	// says once why and what to use instead.
+	NoDraw bool
 	// Now is the clock for countdowns. Default time.Now.
 	Now func() time.Time
 }
@@ -34,9 +46,11 @@ type TerminalView struct {
 	expires  time.Time // of the code on screen; zero when none is counting
 	seq      int
 	lastLeft int
-	done     chan struct{}
-	doneOnce sync.Once
-	err      error
+	// toldNoDraw: the "not drawn here" line is said once, not per code.
+	toldNoDraw bool
+	done       chan struct{}
+	doneOnce   sync.Once
+	err        error
 }
 
 // NewTerminalView returns a view writing to w (normally stderr).
@@ -75,31 +89,62 @@ func (v *TerminalView) Handle(e Event) {
 		v.printf("Scanned by %s, finishing…\n", e.Phone)
 	case KindOutcome:
 		v.endCountdown()
+		if v.opts.PNGFile != "" {
+			// The code in it is dead now; do not leave a pairing code around.
+			os.Remove(v.opts.PNGFile)
+		}
 		v.printf("%s\n", OutcomeLine(e))
 		v.doneOnce.Do(func() { close(v.done) })
 	}
 }
 
+// viewRows are the rows the view prints around a code: the instruction
+// line above it and the countdown line below.
+const viewRows = 2
+
 func (v *TerminalView) drawQR(e Event) {
 	v.endCountdown()
-	qro := v.opts.QR
-	if v.opts.TermWidth != nil {
-		qro.TermWidth = v.opts.TermWidth()
-	}
-	if v.opts.Clear {
-		v.printf("\033[H\033[2J")
-	}
-	v.printf("Scan with WhatsApp on the account's phone: Settings → Linked devices → Link a device.\n")
-	if v.err != nil {
-		return
-	}
-	if err := RenderQR(v.w, e.Code, qro); err != nil {
-		var tw *TooWideError
-		if !errors.As(err, &tw) {
+	switch {
+	case v.opts.PNGFile != "":
+		if err := WriteQRPNG(v.opts.PNGFile, e.Code); err != nil {
 			v.err = err
 			return
 		}
-		v.printf("%s\n", err)
+		v.printf("QR code %d is in %s: open it and scan it with WhatsApp on the account's phone (Settings → Linked devices → Link a device). The file is replaced with each new code.\n", e.Seq, v.opts.PNGFile)
+	case v.opts.NoDraw:
+		if !v.toldNoDraw {
+			v.toldNoDraw = true
+			v.printf("stderr is not a terminal, so the QR code is not drawn there (nobody could scan it, and a log would keep it). Use --qr-png FILE, --code, or --qr-text to draw it anyway.\n")
+		}
+	default:
+		qro := v.opts.QR
+		if v.opts.TermWidth != nil {
+			qro.TermWidth = v.opts.TermWidth()
+		}
+		if v.opts.TermHeight != nil {
+			if h := v.opts.TermHeight(); h > 0 {
+				qro.TermHeight = max(h-viewRows, 1)
+			}
+		}
+		if v.opts.Clear {
+			v.printf("\033[H\033[2J")
+		}
+		v.printf("Scan with WhatsApp: Settings → Linked devices → Link a device.\n")
+		if v.err != nil {
+			return
+		}
+		if err := RenderQR(v.w, e.Code, qro); err != nil {
+			var tw *TooWideError
+			if !errors.As(err, &tw) {
+				v.err = err
+				return
+			}
+			if tw.HaveRows > 0 {
+				tw.NeedRows += viewRows
+				tw.HaveRows += viewRows
+			}
+			v.printf("%s\n", err)
+		}
 	}
 	v.seq, v.expires, v.lastLeft = e.Seq, e.ExpiresAt, -1
 	v.countdown()

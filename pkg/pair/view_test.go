@@ -2,6 +2,10 @@ package pair
 
 import (
 	"bytes"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +25,7 @@ func TestTerminalViewShowsCodesCountdownAndOutcome(t *testing.T) {
 	// Too narrow: the code is not drawn and the operator is told how wide.
 	v.Handle(Event{Kind: KindQR, Code: sampleCode, Seq: 1, ExpiresAt: now.Add(60 * time.Second)})
 	need, _ := QRWidth(sampleCode, 0)
-	if out := buf.String(); !strings.Contains(out, "at least") || strings.Contains(out, "█") || !strings.Contains(out, "Code 1 expires in 60s") {
+	if out := buf.String(); !strings.Contains(out, "--code") || strings.Contains(out, "█") || !strings.Contains(out, "Code 1 expires in 60s") {
 		t.Fatalf("narrow terminal output:\n%s", out)
 	}
 	now = now.Add(1500 * time.Millisecond)
@@ -98,5 +102,78 @@ func TestTerminalViewPairCode(t *testing.T) {
 	v.Handle(Event{Kind: KindOutcome, Outcome: OutcomeExpired})
 	if out := buf.String(); !strings.Contains(out, "    ABCD-EFGH\n") || !strings.HasSuffix(out, "run wactl pair again.\n") {
 		t.Fatalf("output = %q", out)
+	}
+}
+
+// Into a redirected stderr no code is drawn, unless asked: the view says
+// once why and what to use.
+func TestTerminalViewNoDraw(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	v := NewTerminalView(&buf, ViewOptions{NoDraw: true})
+	for seq := 1; seq <= 3; seq++ {
+		v.Handle(Event{Kind: KindQR, Code: sampleCode, Seq: seq, ExpiresAt: time.Now().Add(20 * time.Second)})
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "█▀▄") || strings.Contains(out, sampleCode) {
+		t.Fatalf("a code reached a redirected stderr:\n%s", out)
+	}
+	if n := strings.Count(out, "not drawn"); n != 1 || !strings.Contains(out, "--qr-png") || !strings.Contains(out, "--qr-text") {
+		t.Fatalf("want one explanation naming --qr-png and --qr-text, got %d:\n%s", n, out)
+	}
+}
+
+// The view takes its own two lines off the terminal's height.
+func TestTerminalViewChecksHeight(t *testing.T) {
+	t.Parallel()
+	_, rows, _ := QRSize(sampleCode, 0)
+	for _, tc := range []struct {
+		height int
+		drawn  bool
+	}{{rows + viewRows - 1, false}, {rows + viewRows, true}} {
+		var buf bytes.Buffer
+		v := NewTerminalView(&buf, ViewOptions{TermWidth: func() int { return 200 }, TermHeight: func() int { return tc.height }})
+		v.Handle(Event{Kind: KindQR, Code: sampleCode, Seq: 1, ExpiresAt: time.Now().Add(20 * time.Second)})
+		_, err := pairtest.ParseHalfBlocks(buf.String(), false)
+		if drawn := err == nil; drawn != tc.drawn {
+			t.Fatalf("height %d: drawn=%v, want %v:\n%s", tc.height, drawn, tc.drawn, buf.String())
+		}
+		if !tc.drawn && !strings.Contains(buf.String(), fmt.Sprintf("× %d rows", rows+viewRows)) {
+			t.Fatalf("height %d: the message does not give the rows the view needs:\n%s", tc.height, buf.String())
+		}
+		if lines := strings.Count(buf.String(), "\n") + 1; tc.drawn && lines > tc.height {
+			t.Fatalf("height %d: printed %d lines", tc.height, lines)
+		}
+	}
+}
+
+// --qr-png: each code lands in a 0600 image that decodes to the code, and
+// the file is gone when pairing ends.
+func TestTerminalViewPNG(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "pair.png")
+	var buf bytes.Buffer
+	v := NewTerminalView(&buf, ViewOptions{PNGFile: path})
+	v.Handle(Event{Kind: KindQR, Code: sampleCode, Seq: 1, ExpiresAt: time.Now().Add(20 * time.Second)})
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("PNG file: %v %v", st, err)
+	}
+	f, _ := os.Open(path)
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pairtest.DecodeImage(img)
+	if err != nil || got != sampleCode {
+		t.Fatalf("PNG decodes to %q, %v", got, err)
+	}
+	if strings.ContainsAny(buf.String(), "█▀▄") || !strings.Contains(buf.String(), path) {
+		t.Fatalf("terminal output with --qr-png:\n%s", buf.String())
+	}
+	v.Handle(Event{Kind: KindOutcome, Outcome: OutcomeExpired})
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the PNG of a dead code was left behind: %v", err)
 	}
 }

@@ -36,6 +36,8 @@ type Options struct {
 	Code      bool
 	Format    string // text | json
 	Invert    bool
+	QRPNG     string // write each code to this PNG file instead of drawing it
+	QRText    bool   // draw the code on stderr even when it is not a terminal
 	Force     bool
 	Yes       bool
 }
@@ -49,7 +51,10 @@ func New(f *cmdutil.Factory) *cobra.Command {
 directory and restored by 'wactl serve' after every restart: pair once.
 
 The QR code is drawn on stderr; scan it with WhatsApp on the phone
-(Settings › Linked devices › Link a device). With --code, type the printed
+(Settings › Linked devices › Link a device). It needs about 61 columns and
+33 rows: a smaller terminal gets an explanation instead of a cut-off code.
+--qr-png FILE writes it as an image instead; when stderr is not a terminal
+it is not drawn unless --qr-text asks for it. With --code, type the printed
 8-character code on the phone instead (Link with phone number). When --phone
 is given, a scan by any other phone is refused and nothing is kept.
 
@@ -57,6 +62,7 @@ When a wactl daemon runs on this data dir, the pairing goes through it (the
 daemon holds the accounts); otherwise wactl pairs locally.`,
 		Example: `  wactl pair --phone +40712345678 --name "Shop"
   wactl pair --phone 0712345678 --code
+  wactl pair --phone +40712345678 --qr-png /tmp/pair.png  # open the image and scan it
   wactl pair --account account_prod_0123abcd... --force
   wactl pair --phone +40712345678 --format json   # events as JSON lines on stdout`,
 		Args: cmdutil.NoArgs,
@@ -72,6 +78,8 @@ daemon holds the accounts); otherwise wactl pairs locally.`,
 	fl.BoolVar(&o.Code, "code", false, "pair with an 8-character code typed on the phone instead of a QR code (needs --phone)")
 	fl.StringVar(&o.Format, "format", "text", "output: text, or json (one event per line on stdout)")
 	fl.BoolVar(&o.Invert, "invert", false, "draw the QR code for a light terminal background")
+	fl.StringVar(&o.QRPNG, "qr-png", "", "write each QR code to this PNG file (mode 0600, removed at the end) instead of drawing it")
+	fl.BoolVar(&o.QRText, "qr-text", false, "draw the QR code on stderr even when stderr is not a terminal")
 	fl.BoolVar(&o.Force, "force", false, "unlink an already paired account and pair it again (asks first)")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation with --force")
 	return cmd

@@ -3,6 +3,7 @@ package pair_test
 import (
 	"context"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +48,11 @@ func needTmux(t *testing.T) string {
 }
 
 func startTmux(t *testing.T, env []string, args ...string) *tmuxSession {
-	needTmux(t)
-	s := &tmuxSession{t: t, name: "wactl", sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	return startTmuxSized(t, 140, 70, env, args...)
+}
+
+// startTmuxSized runs wactl in a cols×rows terminal.
+func startTmuxSized(t *testing.T, cols, rows int, env []string, args ...string) *tmuxSession {
 	var line strings.Builder
 	line.WriteString("env")
 	for _, e := range env {
@@ -58,9 +62,18 @@ func startTmux(t *testing.T, env []string, args ...string) *tmuxSession {
 	for _, a := range args {
 		line.WriteString(" '" + a + "'")
 	}
+	return startTmuxLine(t, cols, rows, line.String())
+}
+
+// startTmuxLine runs a shell command line in a cols×rows terminal.
+func startTmuxLine(t *testing.T, cols, rows int, cmdline string) *tmuxSession {
+	needTmux(t)
+	s := &tmuxSession{t: t, name: "wactl", sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	var line strings.Builder
+	line.WriteString(cmdline)
 	// Keep the pane after exit so the outcome and exit code can be read.
 	line.WriteString("; echo EXIT=$?; sleep 120")
-	c := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", s.name, "-x", "140", "-y", "70", line.String())
+	c := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", s.name, "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows), line.String())
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
 	}
@@ -209,5 +222,121 @@ func TestPairRefusesTooNarrowTerminal(t *testing.T) {
 	})
 	if _, err := pairtest.ParseHalfBlocks(s.screen(), false); err == nil {
 		t.Fatal("a QR code was drawn in a 40-column terminal")
+	}
+}
+
+// TestPairQRAt80x40: an SSH session of 80×40 fits the code whole; the code
+// is read off the screen and the phone pairs with it.
+func TestPairQRAt80x40(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	phone := "40744000004"
+	s := startTmuxSized(t, 80, 40, childEnv(srv, dataDir), "pair", "--phone", "+"+phone)
+	code := s.readQR()
+	if _, err := srv.Scan(context.Background(), code, phone); err != nil {
+		t.Fatalf("the phone could not use the code read off an 80×40 screen: %v", err)
+	}
+	scr := s.waitFor("paired outcome", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "EXIT=") })
+	if !strings.Contains(scr, "EXIT=0") {
+		t.Fatalf("screen:\n%s", scr)
+	}
+}
+
+// TestPairQRAt80x24: a WhatsApp code cannot fit 24 rows; wactl says so,
+// whole, on screen, and draws no cut-off code. --qr-png then pairs in the
+// same terminal: the phone scans the image.
+func TestPairQRAt80x24(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	s := startTmuxSized(t, 80, 24, childEnv(srv, dataDir), "pair", "--phone", "+40744000005")
+	scr := s.waitFor("the does-not-fit message", 20*time.Second, func(scr string) bool {
+		return strings.Contains(strings.Join(strings.Fields(scr), " "), "--qr-png FILE")
+	})
+	flat := strings.Join(strings.Fields(scr), " ")
+	if !strings.Contains(flat, "× 24") || !strings.Contains(flat, "--code") {
+		t.Fatalf("the message does not give the size and the ways out:\n%s", scr)
+	}
+	if strings.ContainsAny(scr, "█▀▄") {
+		t.Fatalf("a code was drawn in an 80×24 terminal:\n%s", scr)
+	}
+	s.keys("C-c")
+	s.waitFor("exit", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "EXIT=") })
+
+	png := filepath.Join(t.TempDir(), "pair.png")
+	phone := "40744000006"
+	s2 := startTmuxSized(t, 80, 24, childEnv(srv, dataDir), "pair", "--phone", "+"+phone, "--qr-png", png)
+	s2.waitFor("the image's path", 20*time.Second, func(scr string) bool {
+		return strings.Contains(strings.Join(strings.Fields(scr), ""), png)
+	})
+	code := decodePNG(t, png)
+	if _, err := srv.Scan(context.Background(), code, phone); err != nil {
+		t.Fatalf("the phone could not use the PNG's code: %v", err)
+	}
+	scr = s2.waitFor("paired outcome", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "EXIT=") })
+	if !strings.Contains(scr, "EXIT=0") {
+		t.Fatalf("screen:\n%s", scr)
+	}
+	if _, err := os.Stat(png); !os.IsNotExist(err) {
+		t.Fatalf("the PNG was left behind after pairing: %v", err)
+	}
+}
+
+func decodePNG(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v: a pairing code must be private", path, st.Mode().Perm())
+	}
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := pairtest.DecodeImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TestPairQRNotIntoRedirectedStderr: with stderr in a file, the code is not
+// written there (a log would keep it) unless --qr-text asks for it.
+func TestPairQRNotIntoRedirectedStderr(t *testing.T) {
+	srv := wafake.Start(t)
+	dataDir := t.TempDir()
+	for _, tc := range []struct {
+		extra []string
+		drawn bool
+	}{{nil, false}, {[]string{"--qr-text"}, true}} {
+		logf := filepath.Join(t.TempDir(), "stderr.log")
+		args := append([]string{"pair", "--phone", "+40744000007"}, tc.extra...)
+		// In tmux (a terminal on stdin and stdout) but stderr to a file.
+		line := []string{}
+		for _, a := range args {
+			line = append(line, "'"+a+"'")
+		}
+		s := startTmuxLine(t, 140, 70, "env "+strings.Join(childEnv(srv, dataDir), " ")+" "+os.Args[0]+" "+strings.Join(line, " ")+" 2>"+logf)
+		deadline := time.Now().Add(20 * time.Second)
+		var got string
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(logf)
+			got = string(b)
+			if strings.Contains(got, "not drawn") || strings.ContainsAny(got, "█▀▄") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, err := pairtest.ParseHalfBlocks(got, false)
+		if drawn := err == nil; drawn != tc.drawn {
+			t.Fatalf("%v: code in the redirected stderr = %v, want %v:\n%s", tc.extra, drawn, tc.drawn, got)
+		}
+		if !tc.drawn && !strings.Contains(got, "--qr-png") {
+			t.Fatalf("no explanation in the redirected stderr:\n%s", got)
+		}
+		s.keys("C-c")
 	}
 }

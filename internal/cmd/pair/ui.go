@@ -35,8 +35,18 @@ func newUI(ctx context.Context, o *Options) *ui {
 		}
 		return o.IO.TerminalWidth()
 	}
+	height := func() int {
+		if !o.IO.IsStderrTTY() {
+			return 0
+		}
+		return o.IO.TerminalHeight()
+	}
 	u.view = pair.NewTerminalView(o.IO.ErrOut, pair.ViewOptions{
-		QR: pair.QROptions{Invert: o.Invert}, TermWidth: width, Clear: o.IO.IsStderrTTY(),
+		QR: pair.QROptions{Invert: o.Invert}, TermWidth: width, TermHeight: height,
+		Clear: o.IO.IsStderrTTY() && o.QRPNG == "",
+		// A QR code goes into a redirected stderr only when asked for.
+		NoDraw:  !o.IO.IsStderrTTY() && !o.QRText,
+		PNGFile: o.QRPNG,
 	})
 	u.emit = u.view.Handle
 	vctx, cancel := context.WithCancel(ctx)

@@ -38,11 +38,21 @@ func Decode(modules [][]bool) (string, error) {
 			}
 		}
 	}
+	return decodeImage(img, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+}
+
+// DecodeImage reads the text of a QR code in an image (a PNG written for
+// the operator), locating it as a camera would.
+func DecodeImage(img image.Image) (string, error) {
+	return decodeImage(img, nil)
+}
+
+func decodeImage(img image.Image, hints map[gozxing.DecodeHintType]any) (string, error) {
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {
 		return "", err
 	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
 	if err != nil {
 		return "", err
 	}
