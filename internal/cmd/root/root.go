@@ -14,6 +14,8 @@ import (
 	cleanupcmd "github.com/wactl/wactl/internal/cmd/cleanup"
 	"github.com/wactl/wactl/internal/cmd/configcmd"
 	doctorcmd "github.com/wactl/wactl/internal/cmd/doctor"
+	journalcmd "github.com/wactl/wactl/internal/cmd/journal"
+	leasecmd "github.com/wactl/wactl/internal/cmd/lease"
 	paircmd "github.com/wactl/wactl/internal/cmd/pair"
 	"github.com/wactl/wactl/internal/cmd/serve"
 	"github.com/wactl/wactl/internal/cmd/version"
@@ -49,6 +51,8 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(accounts.New(f))
 	cmd.AddCommand(auditcmd.New(f), cleanupcmd.New(f))
 	cmd.AddCommand(doctorcmd.New(f))
+	cmd.AddCommand(journalcmd.New(f))
+	cmd.AddCommand(leasecmd.New(f))
 	info := buildinfo.Get()
 	cmd.Version = info.Version
 	cmd.SetVersionTemplate(fmt.Sprintf("wactl %s (commit %s)\n", info.Version, info.Commit))
