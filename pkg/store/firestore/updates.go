@@ -130,20 +130,64 @@ func (s *Store) UpdateReceipt(ctx context.Context, r store.Receipt) error {
 	return nil
 }
 
-// ApplyEdit replaces the body of the target message.
+// ApplyEdit replaces the body of the target message unless a newer edit
+// of it is applied already (edits arrive in any order: history syncs bring
+// old ones late), and the thread's last text when the target is the
+// thread's latest message.
 func (s *Store) ApplyEdit(ctx context.Context, e store.Edit) error {
 	at := e.At
 	if at.IsZero() {
 		at = s.now()
 	}
-	return s.applyToOne(ctx, e.AccountID, e.TargetWAID, func(cur map[string]any) []firestore.Update {
-		if getStr(cur, "body") == truncRunes(e.NewBody, maxBody) && getBool(cur, "edited") {
+	body := truncRunes(e.NewBody, maxBody)
+	refs, err := s.targets(ctx, e.AccountID, []string{e.TargetWAID})
+	if err != nil {
+		s.noteErr(err)
+		return err
+	}
+	if len(refs) == 0 {
+		return store.ErrNotFound
+	}
+	var ts time.Time
+	err = s.updateTargets(ctx, refs[:1], func(cur map[string]any) []firestore.Update {
+		ts = time.Time{}
+		if prev := getTime(cur, "editedAt"); getBool(cur, "edited") && !prev.IsZero() && !at.After(prev) {
+			return nil // not newer than the edit applied
+		}
+		ts = getTime(cur, "tsClient")
+		return []firestore.Update{
+			{Path: "body", Value: body},
+			{Path: "edited", Value: true},
+			{Path: "editedAt", Value: at},
+			{Path: "updatedAt", Value: firestore.ServerTimestamp},
+		}
+	})
+	if err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("firestore: update message %s: %w", e.TargetWAID, err)
+	}
+	if ts.IsZero() {
+		return nil
+	}
+	// threads/{threadId}/messages/{docId}
+	if err := s.editThreadText(ctx, refs[0].Parent.Parent.ID, ts, body); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("firestore: thread text after edit of %s: %w", e.TargetWAID, err)
+	}
+	return nil
+}
+
+// editThreadText sets the thread's last text when its last message is the
+// edited one (same time), under a LastUpdateTime precondition.
+func (s *Store) editThreadText(ctx context.Context, threadID string, ts time.Time, body string) error {
+	ref := s.threadRef(threadID)
+	return s.updateTargets(ctx, []*firestore.DocumentRef{ref}, func(cur map[string]any) []firestore.Update {
+		if !getTime(cur, "lastMessageAt").Equal(ts) || getStr(cur, "lastMessageText") == body {
 			return nil
 		}
 		return []firestore.Update{
-			{Path: "body", Value: truncRunes(e.NewBody, maxBody)},
-			{Path: "edited", Value: true},
-			{Path: "editedAt", Value: at},
+			{Path: "lastMessageText", Value: body},
+			{Path: "lastMessagePreview", Value: truncRunes(body, maxPreview)},
 			{Path: "updatedAt", Value: firestore.ServerTimestamp},
 		}
 	})

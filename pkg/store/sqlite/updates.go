@@ -56,16 +56,45 @@ WHERE seq = coalesce(
 	return nil
 }
 
+// editTimes keeps the edit time of each edited message, so that an older
+// edit arriving after a newer one (WhatsApp does not order them; history
+// syncs bring old ones late) changes nothing. It lives beside the schema's
+// tables, created on first use, because only edits need it.
+const editTimes = `CREATE TABLE IF NOT EXISTS message_edits (
+	seq          INTEGER PRIMARY KEY,
+	edited_at_ms INTEGER NOT NULL
+)`
+
 // ApplyEdit replaces the body of the target document (and the thread's
-// last text when the target is the thread's latest message).
+// last text when the target is the thread's latest message), unless a
+// newer edit of it is already applied.
 func (s *Store) ApplyEdit(ctx context.Context, e store.Edit) error {
+	at := ms(e.At)
+	if at == 0 {
+		at = s.now().UnixMilli()
+	}
 	return s.updateTarget(ctx, e.AccountID, e.TargetWAID, func(tx *sql.Tx, thread string, seq, now int64) error {
+		if _, err := tx.Exec(editTimes); err != nil {
+			return err
+		}
+		var prev int64
+		err := tx.QueryRow(`SELECT edited_at_ms FROM message_edits WHERE seq = ?`, seq).Scan(&prev)
+		if err == nil && prev >= at {
+			return nil // this edit is not newer than the one applied
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO message_edits(seq, edited_at_ms) VALUES (?, ?)
+			ON CONFLICT(seq) DO UPDATE SET edited_at_ms = excluded.edited_at_ms`, seq, at); err != nil {
+			return err
+		}
 		var ts int64
 		if err := tx.QueryRow(`UPDATE messages SET body = ?, edited = 1, updated_at_ms = ? WHERE seq = ? RETURNING ts_client_ms`,
 			e.NewBody, now, seq).Scan(&ts); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`UPDATE threads SET last_message_text = ?, last_message_preview = ?, updated_at_ms = ? WHERE id = ? AND last_message_at_ms = ?`,
+		_, err = tx.Exec(`UPDATE threads SET last_message_text = ?, last_message_preview = ?, updated_at_ms = ? WHERE id = ? AND last_message_at_ms = ?`,
 			e.NewBody, preview(e.NewBody), now, thread, ts)
 		return err
 	})

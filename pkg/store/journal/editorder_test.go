@@ -1,0 +1,9 @@
+package journal_test
+
+import (
+	"testing"
+
+	"github.com/wactl/wactl/pkg/store/storetest"
+)
+
+func TestEditOrder(t *testing.T) { storetest.EditOrder(t, openJournaled) }
