@@ -185,13 +185,12 @@ func (a *API) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 		fail(w, r, http.StatusServiceUnavailable, "auth_unavailable", "the token signing keys cannot be fetched right now; retry shortly")
 		return
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="wactl"`)
-	msg := "send Authorization: Bearer <Firebase ID token of the project, or the service token>"
+	msg := "" // authhelp.go: the answer names the header and the credentials
 	if !errors.Is(err, errNoToken) {
 		// The reason helps the app's developers; it never contains the token.
 		msg = "invalid token: " + err.Error()
 	}
-	fail(w, r, http.StatusUnauthorized, "unauthorized", msg)
+	a.unauthorized(w, r, msg)
 }
 
 // passive answers the contract's 503 for mutations on a PASSIVE instance.

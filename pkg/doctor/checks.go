@@ -20,5 +20,6 @@ func Checks() []Check {
 		{Name: "daemon.http", Title: "Daemon /health, /ready, dashboard", Network: true, Run: checkDaemonHTTP},
 		{Name: "daemon.burst", Title: "Health burst without errors", Network: true, Run: checkHealthBurst},
 		{Name: "daemon.accounts", Title: "Accounts connected", Network: true, Run: checkAccounts},
+		{Name: "api.auth", Title: "App API authentication", Run: checkAPIAuth},
 	}
 }

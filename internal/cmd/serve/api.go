@@ -13,7 +13,8 @@ import (
 
 // appAPI adds the app's routes and the outbox worker to the daemon once it
 // exists. Without a way to authenticate callers (no Firebase project, no
-// service token) the API stays off: routes answer 404, health still works.
+// service token) every /api/whatsapp route answers 503 auth_not_configured
+// naming what to set, and the log says so; health still works.
 type appAPI struct {
 	ctx context.Context
 	cfg *config.Config
@@ -23,10 +24,13 @@ type appAPI struct {
 }
 
 func newAppAPI(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) *appAPI {
+	p := &appAPI{ctx: ctx, cfg: cfg, st: st, log: log}
 	if !cfg.API.Enabled() {
-		log.Warn("the app's API is off: set api.firebase_project_id or api.service_token (WACTL_API_SERVICE_TOKEN_FILE) to enable it")
+		log.Error(api.NoAuthMessage)
+	} else {
+		log.Info(p.options().AuthSummary())
 	}
-	return &appAPI{ctx: ctx, cfg: cfg, st: st, log: log}
+	return p
 }
 
 func (p *appAPI) options() api.Options {
@@ -45,6 +49,7 @@ func (p *appAPI) options() api.Options {
 // serves, with the running daemon.
 func (p *appAPI) register(mux *http.ServeMux, d *daemon.Daemon) {
 	if !p.cfg.API.Enabled() {
+		api.RegisterUnconfigured(mux)
 		return
 	}
 	a, err := api.New(p.options(), api.Deps{
