@@ -20,6 +20,7 @@ func checkLease(ctx context.Context, env *Env) Result {
 	backend := cfg.LockBackend()
 	r.add("backend", backend)
 	var l lock.Lock
+	var readView func() (lock.LeaseView, error) // Firestore: the document as the old service sees it
 	switch backend {
 	case "embedded":
 		e, err := lock.NewEmbedded(lock.EmbeddedOptions{DataDir: cfg.DataDir, InstanceID: cfg.InstanceID, Host: env.Hostname, Logger: env.Logger})
@@ -46,6 +47,7 @@ func checkLease(ctx context.Context, env *Env) Result {
 		}
 		l = f
 		r.add("document", cfg.Lock.Document)
+		readView = func() (lock.LeaseView, error) { return lock.ReadLease(ctx, c, cfg.Lock.Document) }
 	default:
 		r.fail(fmt.Sprintf("lock.backend %q: use auto, embedded or firestore", backend))
 		return r
@@ -71,6 +73,11 @@ func checkLease(ctx context.Context, env *Env) Result {
 	r.add("this_instance", cfg.InstanceID)
 	if s.Reason != "" {
 		r.note("%s", s.Reason)
+	}
+	if readView != nil {
+		if v, err := readView(); err == nil && legacyLease(&r, env, cfg, v) {
+			return r
+		}
 	}
 	switch {
 	case s.Conflict != "":
