@@ -65,6 +65,7 @@ type account struct {
 	reconnecting bool  // a reconnect loop runs for the current client
 	gen          int   // bumped by stop: retry loops of an older generation end
 	retry        retryState
+	closer       clientCloser // every disconnect of this account's clients
 }
 
 // start opens the account's device store (taking its per-account OS lock,
@@ -169,7 +170,7 @@ func (a *account) stop(state, reason string) {
 	a.waitConnects()
 	if cli != nil {
 		cli.RemoveEventHandlers()
-		disconnect(cli)
+		a.disconnect(cli)
 	}
 	if connCancel != nil {
 		connCancel()
@@ -342,7 +343,7 @@ func (a *account) checkStale(now time.Time) {
 	}
 	a.m.log.Warn("account stale: no event for too long; recycling its connection once", "account", a.id, "after", a.m.o.StaleAfter)
 	go func() {
-		disconnect(cli)
+		a.disconnect(cli)
 		if err := a.m.connect(a, cli, "recycle"); err != nil && !errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 			if refused(err) {
 				return

@@ -284,7 +284,7 @@ func (a *account) unlink(ctx context.Context, dev *sessions.Device) error {
 		}
 		a.mu.Unlock()
 		cli.RemoveEventHandlers()
-		disconnect(cli)
+		a.disconnect(cli)
 	}()
 	if err := a.m.connect(a, cli, "unlink"); err != nil {
 		return err

@@ -39,6 +39,14 @@ import (
 func TestMain(m *testing.M) {
 	// Stalls are detected within seconds instead of minutes.
 	wafake.FastKeepAlive()
+	if raceEnabled {
+		// A close the server starts while whatsmeow sends a keepalive ping
+		// is a data race inside whatsmeow (docs/races.md); pings every few
+		// seconds instead of every 300 ms make it that much rarer, and a
+		// stall is still detected within the tests' waits.
+		whatsmeow.KeepAliveIntervalMin = 2 * time.Second
+		whatsmeow.KeepAliveIntervalMax = 3 * time.Second
+	}
 	os.Exit(fsemu.Main(m))
 }
 

@@ -122,7 +122,7 @@ func (a *account) keepAliveFailed(lastSuccess time.Time) {
 	}
 	a.m.log.Warn("keepalive failing for too long; reconnecting", "account", a.id)
 	go func() {
-		disconnect(cli)
+		a.disconnect(cli)
 		a.reconnectAfter(cli, "keepalive failed", 0)
 	}()
 }
@@ -137,7 +137,7 @@ func (a *account) loginReconnect() {
 		return
 	}
 	go func() {
-		disconnect(cli)
+		a.disconnect(cli)
 		if err := a.m.connect(a, cli, "login after pairing"); err != nil && !refused(err) {
 			a.fail(StateReconnecting, fmt.Errorf("login after pairing: %w", err))
 			a.reconnectAfter(cli, "login after pairing failed: "+err.Error(), a.m.backoff(1))
