@@ -78,10 +78,8 @@ func (a *adminServer) close() {
 // pair streams the pairing as JSON lines (pair.Event); the last line is the
 // outcome. The pairing is cancelled when the operator disconnects.
 func (a *adminServer) pair(w http.ResponseWriter, r *http.Request) {
-	var req PairRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	req, err := parsePairRequest(r.Body)
+	if err != nil {
 		http.Error(w, "bad pair request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -102,7 +100,7 @@ func (a *adminServer) pair(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		}
 	}
-	_, err := a.d.mgr.Pair(r.Context(), req, emit)
+	_, err = a.d.mgr.Pair(r.Context(), req, emit)
 	if err != nil && !sawOutcome {
 		emit(pair.Event{Kind: pair.KindOutcome, Outcome: pair.OutcomeError, Error: err.Error()})
 	}
