@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,6 +63,9 @@ func (s *Status) warnings() []string {
 	if s.LockRenewalError != "" {
 		w = append(w, "lease renewal failing: "+s.LockRenewalError)
 	}
+	if s.JournalDeadLetters > 0 {
+		w = append(w, strconv.Itoa(s.JournalDeadLetters)+" journal entries refused by Firestore for good (dead letters): wactl journal dead-letters")
+	}
 	for _, a := range s.Accounts {
 		if a.IsStale {
 			w = append(w, "account "+a.ID+" is stale (connected, no event for too long)")
@@ -117,6 +121,9 @@ type storeJSON struct {
 	Reachable        bool   `json:"reachable"`
 	JournalBacklog   int    `json:"journalBacklog"`
 	JournalOldestSec int64  `json:"journalOldestSec"`
+	// JournalDeadLetters: entries Firestore refused for good, kept in the
+	// journal (wactl journal dead-letters).
+	JournalDeadLetters int `json:"journalDeadLetters"`
 }
 
 // newHealthBody renders a snapshot as /health and returns the HTTP status
@@ -140,7 +147,7 @@ func newHealthBody(s *Status, b *healthBody) int {
 		SessionsDirWritable: s.SessionsDirWritable,
 		Dedupe:              dedupeJSON{t.DedupeWrote, t.DedupeSkipped, t.DedupeStrongSkipped},
 		History:             historyJSON{t.HistoryWrote, t.HistorySkipped, jsonMillis(t.HistoryLastRunAt), t.HistoryLastBatch},
-		Store:               storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest)},
+		Store:               storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest), s.JournalDeadLetters},
 		Warnings:            warn,
 	}
 	b.Success = code >= 200 && code < 300

@@ -129,6 +129,8 @@ func appendHealthJSON(dst []byte, b *healthBody) []byte {
 	dst = strconv.AppendInt(dst, int64(b.Store.JournalBacklog), 10)
 	dst = append(dst, `,"journalOldestSec":`...)
 	dst = strconv.AppendInt(dst, b.Store.JournalOldestSec, 10)
+	dst = append(dst, `,"journalDeadLetters":`...)
+	dst = strconv.AppendInt(dst, int64(b.Store.JournalDeadLetters), 10)
 
 	dst = append(dst, `},"warnings":`...)
 	if b.Warnings == nil {

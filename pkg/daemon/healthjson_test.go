@@ -90,7 +90,7 @@ func randHealthBody(r *rand.Rand) *healthBody {
 		NeedsQR: int(randInt(r)), SessionsDirWritable: r.IntN(2) == 0,
 		Dedupe:   dedupeJSON{randInt(r), randInt(r), randInt(r)},
 		History:  historyJSON{randInt(r), randInt(r), jsonMillis(randTime(r)), int(randInt(r))},
-		Store:    storeJSON{randString(r), r.IntN(2) == 0, int(randInt(r)), randInt(r)},
+		Store:    storeJSON{randString(r), r.IntN(2) == 0, int(randInt(r)), randInt(r), int(randInt(r))},
 		Warnings: warn,
 	}
 }
@@ -310,7 +310,7 @@ func FuzzHealthJSON(f *testing.F) {
 			Timestamp: jsonMillis(tm), AccountsTotal: int(n), Connected: int(nsec), NeedsQR: int(flags),
 			SessionsDirWritable: flags&4 != 0, Dedupe: dedupeJSON{n, sec, nsec},
 			History:  historyJSON{sec, n, jsonMillis(time.Unix(n%(1<<40), sec%1e9)), int(-n)},
-			Store:    storeJSON{s2, flags&8 != 0, int(nsec), n},
+			Store:    storeJSON{s2, flags&8 != 0, int(nsec), n, int(n)},
 			Warnings: warn,
 		}
 		if flags&16 != 0 {

@@ -19,6 +19,7 @@ type statusCollector struct {
 
 	accounts, leaseHeld, leaseEpoch, backlog, backlogAge *prometheus.Desc
 	recorded, reconnects, sessionsWritable               *prometheus.Desc
+	deadLetters                                          *prometheus.Desc
 }
 
 func newStatusCollector(f StatusFunc) *statusCollector {
@@ -32,11 +33,12 @@ func newStatusCollector(f StatusFunc) *statusCollector {
 		recorded:         prometheus.NewDesc("wactl_messages_total", "Messages handled by the store since start, by outcome.", []string{"outcome"}, nil),
 		reconnects:       prometheus.NewDesc("wactl_reconnects_total", "WhatsApp reconnects since start.", []string{"account"}, nil),
 		sessionsWritable: prometheus.NewDesc("wactl_sessions_dir_writable", "1 when the sessions directory is writable.", nil, nil),
+		deadLetters:      prometheus.NewDesc("wactl_journal_dead_letters", "Journal entries Firestore refused for good, kept for wactl journal retry.", nil, nil),
 	}
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.accounts, c.leaseHeld, c.leaseEpoch, c.backlog, c.backlogAge, c.recorded, c.reconnects, c.sessionsWritable} {
+	for _, d := range []*prometheus.Desc{c.accounts, c.leaseHeld, c.leaseEpoch, c.backlog, c.backlogAge, c.recorded, c.reconnects, c.sessionsWritable, c.deadLetters} {
 		ch <- d
 	}
 }
@@ -61,6 +63,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.leaseEpoch, prometheus.GaugeValue, float64(s.LockEpoch))
 	ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.JournalBacklog))
 	ch <- prometheus.MustNewConstMetric(c.backlogAge, prometheus.GaugeValue, s.JournalOldest.Seconds())
+	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(s.JournalDeadLetters))
 	ch <- prometheus.MustNewConstMetric(c.sessionsWritable, prometheus.GaugeValue, b2f(s.SessionsDirWritable))
 	for outcome, n := range map[string]int64{
 		"wrote": s.Boot.DedupeWrote, "skipped": s.Boot.DedupeSkipped, "strong_skipped": s.Boot.DedupeStrongSkipped,

@@ -36,6 +36,7 @@ type Status struct {
 	StoreError          string
 	JournalBacklog      int
 	JournalOldest       time.Duration
+	JournalDeadLetters  int // journal entries Firestore refused for good
 
 	Accounts []AccountStatus
 	Totals   Counters // summed over accounts, persisted totals
