@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types/events"
+
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/histq"
 	"github.com/wactl/wactl/pkg/store"
@@ -117,4 +120,23 @@ func (a *account) applyParked(ctx context.Context, msgs []store.Message) error {
 		}
 	}
 	return nil
+}
+
+// restoreEdit undoes what ParseWebMessage does to an edit in a history
+// sync — it gives the edit its target's id and the new content, which
+// would be recorded as a repeat of the target and dropped — so that the
+// edit is applied as one.
+func restoreEdit(evt *events.Message) *events.Message {
+	raw := evt.RawMessage
+	if inner := raw.GetEditedMessage().GetMessage(); inner != nil {
+		raw = inner
+	}
+	pm := raw.GetProtocolMessage()
+	if pm.GetType() != waE2E.ProtocolMessage_MESSAGE_EDIT || evt.SourceWebMsg.GetKey().GetID() == "" {
+		return evt
+	}
+	e := *evt
+	e.Info.ID = evt.SourceWebMsg.GetKey().GetID()
+	e.Message = &waE2E.Message{ProtocolMessage: pm}
+	return &e
 }

@@ -230,7 +230,7 @@ func (h *historyWorker) record(ctx context.Context, q *histq.Queue, a *account, 
 			evt, perr := cli.ParseWebMessage(chat, msgs[mi].GetMessage())
 			if perr != nil {
 				skips[histq.SkipParse]++
-			} else if res, berr := a.build(ctx, evt, msgbuild.SourceHistory); berr != nil {
+			} else if res, berr := a.build(ctx, restoreEdit(evt), msgbuild.SourceHistory); berr != nil {
 				skips[histq.SkipBuild]++
 			} else {
 				switch res.Kind {
