@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -62,6 +63,10 @@ type Options struct {
 	// (IPv6: one /64) make it answer 429 until the minute is over (0: 60;
 	// negative disables).
 	AuthFailuresPerMinute int
+	// TrustedProxies (http.trusted_proxies): for a request from one of
+	// them the throttle's client address is the right-most address of
+	// X-Forwarded-For that is not a trusted proxy.
+	TrustedProxies []netip.Prefix
 	// MaxAccounts is the account limit of add-account (0: 30).
 	MaxAccounts int
 	// CORSOrigins may call the API from a browser; empty allows none,
@@ -157,6 +162,9 @@ func New(o Options, d Deps) (*API, error) {
 	}
 	a := &API{o: o, d: d, log: d.Log.With("component", "api"), now: d.Now}
 	a.auth = newAuthenticator(o, d.HTTPClient, d.Now)
+	if d.ClientAddr == nil {
+		d.ClientAddr = clientAddr(o.TrustedProxies)
+	}
 	a.guard = newAuthGuard(o.AuthFailuresPerMinute, d.Now, d.ClientAddr)
 	a.rate = newLimiter(o.RatePerMinute, o.RateBurst, d.Now)
 	a.qr = newQRCache()

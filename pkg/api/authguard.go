@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +67,43 @@ func remoteHost(r *http.Request) string {
 		return h
 	}
 	return r.RemoteAddr
+}
+
+// clientAddr is the client's address: the connection's, or behind trusted
+// proxies the right-most X-Forwarded-For address no trusted proxy holds
+// (what a client writes further left is not believed).
+func clientAddr(trusted []netip.Prefix) func(*http.Request) string {
+	isTrusted := func(s string) bool {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		ip = ip.Unmap()
+		for _, p := range trusted {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		peer := remoteHost(r)
+		if len(trusted) == 0 || !isTrusted(peer) {
+			return peer
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			h := strings.TrimSpace(hops[i])
+			if _, err := netip.ParseAddr(h); err != nil {
+				break // garbage: stop at the last address a proxy vouched for
+			}
+			if !isTrusted(h) {
+				return h
+			}
+			peer = h
+		}
+		return peer
+	}
 }
 
 // clientKey groups IPv6 addresses by /64 (one host usually holds a whole

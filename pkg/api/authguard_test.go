@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +236,38 @@ func TestOutboxRetryLogQuiet(t *testing.T) {
 	}
 	if strings.Join(levels, ",") != "INFO,DEBUG,DEBUG,DEBUG" {
 		t.Fatalf("retry lines at %v, want INFO then DEBUG", levels)
+	}
+}
+
+// Behind a trusted proxy the throttle counts per forwarded client, and a
+// client cannot pick its address by sending X-Forwarded-For itself.
+func TestAuthThrottleBehindTrustedProxy(t *testing.T) {
+	e := newEnv(t, func(o *Options, d *Deps) {
+		o.AuthFailuresPerMinute = 3
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	via := func(tok, xff string) int {
+		return e.do("GET", "/api/whatsapp/accounts", tok, nil, "X-Forwarded-For", xff).code
+	}
+	for i := 0; i < 3; i++ {
+		via("bad", "198.51.100.1, 203.0.113.9")
+	}
+	if c := via(e.user, "203.0.113.9"); c != 429 {
+		t.Fatalf("throttled client via the proxy: %d", c)
+	}
+	if c := via(e.user, "203.0.113.10"); c != 200 {
+		t.Fatalf("another client via the same proxy: %d", c)
+	}
+	// The spoofed left part does not matter; the proxy-appended right part does.
+	if c := via(e.user, "203.0.113.10, 203.0.113.9"); c != 429 {
+		t.Fatalf("left part chosen: %d", c)
+	}
+	// Without trusted proxies the header is ignored.
+	e2 := newEnv(t, func(o *Options, d *Deps) { o.AuthFailuresPerMinute = 3 })
+	for i := 0; i < 3; i++ {
+		e2.do("GET", "/api/whatsapp/accounts", "bad", nil, "X-Forwarded-For", "198.51.100."+itoa(i))
+	}
+	if c := e2.do("GET", "/api/whatsapp/accounts", e2.user, nil, "X-Forwarded-For", "198.51.100.99").code; c != 429 {
+		t.Fatalf("X-Forwarded-For believed without a trusted proxy: %d", c)
 	}
 }

@@ -35,6 +35,7 @@ func newAppAPI(ctx context.Context, cfg *config.Config, st store.Store, log *slo
 
 func (p *appAPI) options() api.Options {
 	c := p.cfg.API
+	proxies, _ := config.ParseTrustedProxies(p.cfg.HTTP.TrustedProxies) // validated before serve starts
 	return api.Options{
 		ProjectID: c.FirebaseProjectID, KeyURL: c.FirebaseKeyURL, ServiceToken: c.ServiceToken,
 		AdminUIDs: c.AdminUIDs, AdminEmails: c.AdminEmails, AdminClaim: c.AdminClaim,
@@ -42,6 +43,7 @@ func (p *appAPI) options() api.Options {
 		CORSOrigins: c.CORSOrigins, RatePerMinute: c.RatePerMinute, RateBurst: c.RateBurst,
 		MaxBodyBytes: int64(c.MaxBodyBytes), Namespace: p.cfg.Sessions.Namespace, CountryCode: p.cfg.Sessions.DefaultCountryCode,
 		AllowAnonymous: c.AllowAnonymous, AllowUnverifiedEmail: c.AllowUnverifiedEmail, AuthFailuresPerMinute: c.AuthFailuresPerMinute,
+		TrustedProxies: proxies,
 	}
 }
 
