@@ -153,6 +153,16 @@ func adoptUpdates(m *store.Message, existing map[string]any, ts time.Time) []fir
 	_, hasTs := existing["tsClient"].(time.Time)
 	set("tsClient", ts, !hasTs)
 	set("tsClientMs", ts.UnixMilli(), !hasTs)
+	// The app proxy's queued document has none of the old service's
+	// bookkeeping; the send fills it as the old outbox worker did.
+	if _, ok := existing["tsClientFallback"]; !ok && !hasTs {
+		full := messageDoc(m, ts)
+		for _, k := range []string{"tsClientFallback", "tsClientReason", "tsClientIso"} {
+			up = append(up, firestore.Update{Path: k, Value: full[k]})
+		}
+	}
+	_, hasLID := existing["isLidThread"]
+	set("isLidThread", isLID(m.RawJID), !hasLID && m.RawJID != "")
 	set("createdAtMs", ts.UnixMilli(), existing["createdAtMs"] == nil)
 	// The app never shows a message without createdAt; documents of the old
 	// system sometimes lacked it.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wactl/wactl/internal/fsemu"
+	"github.com/wactl/wactl/internal/legacynode"
 	"github.com/wactl/wactl/pkg/store"
 	"github.com/wactl/wactl/pkg/store/firestore"
 	"github.com/wactl/wactl/pkg/store/msgbuild"
@@ -136,5 +137,47 @@ func TestDocumentsLikeOldService(t *testing.T) {
 	}
 	if a, err := s.GetAccount(ctx, old); err != nil || !a.CreatedAt.Equal(clock.Add(-time.Hour)) {
 		t.Fatalf("Timestamp createdAt read as %v %v", a.CreatedAt, err)
+	}
+}
+
+// A send the app's proxy queued (its document has tsClient as an ISO
+// string and none of the old service's bookkeeping) gets, when wactl
+// records the send, what the old outbox worker wrote on it.
+func TestAppQueuedDocumentAdopted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := fsemu.NewClient(t)
+	s, err := firestore.Open(ctx, firestore.Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acc := "account_prod_0123456789abcdef0123456789abcdef"
+	jid := "40711000009@s.whatsapp.net"
+	q := legacynode.Send{AccountID: acc, ThreadID: acc + "__" + jid, ToJID: jid, UID: "u", ClientMessageID: "c", Text: "salut"}
+	reqID, err := (&legacynode.Messages{C: c}).ProxyQueue(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Date(2026, 3, 1, 10, 0, 5, 0, time.UTC)
+	m, err := msgbuild.BuildOutbound(msgbuild.Outbound{AccountID: acc, ToJID: jid, RequestID: reqID, Body: "salut",
+		WAMessageID: "3EB0ADOPT1", Status: "sent", At: sent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.RecordMessage(ctx, m); err != nil || o != store.Updated {
+		t.Fatalf("record the send: %v %v", o, err)
+	}
+	snap, err := c.Collection("threads").Doc(q.ThreadID).Collection("messages").Doc(reqID).Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := snap.Data()
+	want := map[string]any{"tsClient": sent, "tsClientFallback": false, "tsClientReason": "sent_time",
+		"tsClientIso": "2026-03-01T10:00:05.000Z", "isLidThread": false, "waMessageId": "3EB0ADOPT1", "status": "sent"}
+	for k, w := range want {
+		if !reflect.DeepEqual(d[k], w) {
+			t.Errorf("%s = %#v, want %#v", k, d[k], w)
+		}
 	}
 }
