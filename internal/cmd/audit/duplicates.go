@@ -85,11 +85,12 @@ sha1(accountId|providerMessageId), else the legacy fingerprint; legacy is the
 first operator script's sha1(direction|tsClientMs|sha1(body)[:8]|messageType)
 exactly, so numbers compare with old reports. Groups never span threads.
 Receipt stubs of the old system (no body, direction or type) are each their
-own group under auto. Documents wactl wrote before its fingerprintHash matched
-the old service's (schemaVersion 2, the unhashed form) are recognised and
-grouped by the current form.
+own group under auto. In Firestore, documents wactl wrote before its
+fingerprintHash matched the old service's (schemaVersion 2, the unhashed form)
+are recognised and grouped by the current form; the embedded store keeps the
+value each row was written with.
 
-Under auto, an app send the old service stored twice is one group: the
+Under auto, in Firestore, an app send the old service stored twice is one group: the
 document the app's proxy queued under its requestId (64 hex, status sent or
 later) and the document the WhatsApp echo of that send got under the hashed
 id — same thread, outbound, same normalised body, the echo written within
