@@ -296,6 +296,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	h := d.o.Store.Health(hctx)
+	d.mgr.refreshHistory(hctx)
 	accts, _ := d.mgr.Snapshot()
 	per := make(map[string]Counters, len(accts))
 	var total Counters
@@ -330,7 +331,7 @@ func (d *Daemon) Status() Status {
 		accts[i].Counters = d.perAccount[accts[i].ID]
 	}
 	remaining := time.Duration(ls.RemainingSec * float64(time.Second))
-	return Status{
+	st := Status{
 		Now: d.o.Now(), StartedAt: d.started, Service: d.o.Service, Version: d.o.Version, Commit: d.o.Commit,
 		InstanceID: d.o.InstanceID, WAMode: string(ls.WAMode), LockStatus: string(ls.LockStatus),
 		LockHolder: ls.Holder.InstanceID, LockRemaining: remaining, LeaseUntil: ls.LeaseUntil, LockEpoch: ls.Epoch,
@@ -340,4 +341,6 @@ func (d *Daemon) Status() Status {
 		JournalBacklog: d.health.JournalBacklog, JournalOldest: d.health.JournalOldest,
 		Accounts: accts, Totals: d.totals, Boot: boot,
 	}
+	d.mgr.fillHistory(&st)
+	return st
 }

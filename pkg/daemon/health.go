@@ -63,6 +63,9 @@ func (s *Status) warnings() []string {
 	if s.LockRenewalError != "" {
 		w = append(w, "lease renewal failing: "+s.LockRenewalError)
 	}
+	if hw := s.historyWarning(); hw != "" {
+		w = append(w, hw)
+	}
 	if s.JournalDeadLetters > 0 {
 		w = append(w, strconv.Itoa(s.JournalDeadLetters)+" journal entries refused by Firestore for good (dead letters): wactl journal dead-letters")
 	}
@@ -114,6 +117,12 @@ type historyJSON struct {
 	Skipped        int64      `json:"skipped"`
 	LastRunAt      jsonMillis `json:"lastRunAt"`
 	LastBatchCount int        `json:"lastBatchCount"`
+	// The history queue (history_status.go): syncs waiting, syncs lost,
+	// edits parked, history messages not recorded (all reasons).
+	Queued      int   `json:"queued"`
+	Lost        int   `json:"lost"`
+	Parked      int   `json:"parked"`
+	NotRecorded int64 `json:"notRecorded"`
 }
 
 type storeJSON struct {
@@ -146,9 +155,10 @@ func newHealthBody(s *Status, b *healthBody) int {
 		Timestamp: jsonMillis(s.Now), AccountsTotal: sum.Total, Connected: sum.Connected, NeedsQR: sum.NeedsQR,
 		SessionsDirWritable: s.SessionsDirWritable,
 		Dedupe:              dedupeJSON{t.DedupeWrote, t.DedupeSkipped, t.DedupeStrongSkipped},
-		History:             historyJSON{t.HistoryWrote, t.HistorySkipped, jsonMillis(t.HistoryLastRunAt), t.HistoryLastBatch},
-		Store:               storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest), s.JournalDeadLetters},
-		Warnings:            warn,
+		History: historyJSON{t.HistoryWrote, t.HistorySkipped, jsonMillis(t.HistoryLastRunAt), t.HistoryLastBatch,
+			s.HistoryQueued, s.HistoryLost, s.HistoryParked, notRecorded(s.HistorySkipped)},
+		Store:    storeJSON{s.StoreBackend, s.StoreReachable, s.JournalBacklog, secs(s.JournalOldest), s.JournalDeadLetters},
+		Warnings: warn,
 	}
 	b.Success = code >= 200 && code < 300
 	return code
@@ -219,6 +229,7 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 	accounts := make([]map[string]any, 0, len(s.Accounts))
 	for _, a := range s.Accounts {
 		ad, ah := counters(a.Counters)
+		ah["queued"], ah["lost"], ah["notRecordedByReason"] = a.HistoryQueued, a.HistoryLost, a.HistorySkipped
 		accounts = append(accounts, map[string]any{
 			"accountId":      a.ID,
 			"name":           a.Name,

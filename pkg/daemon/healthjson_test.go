@@ -88,8 +88,9 @@ func randHealthBody(r *rand.Rand) *healthBody {
 		LockHolder: randString(r), LockRemainingSec: randInt(r), LockEpoch: randInt(r), Uptime: randInt(r),
 		Timestamp: jsonMillis(randTime(r)), AccountsTotal: int(randInt(r)), Connected: int(randInt(r)),
 		NeedsQR: int(randInt(r)), SessionsDirWritable: r.IntN(2) == 0,
-		Dedupe:   dedupeJSON{randInt(r), randInt(r), randInt(r)},
-		History:  historyJSON{randInt(r), randInt(r), jsonMillis(randTime(r)), int(randInt(r))},
+		Dedupe: dedupeJSON{randInt(r), randInt(r), randInt(r)},
+		History: historyJSON{randInt(r), randInt(r), jsonMillis(randTime(r)), int(randInt(r)),
+			int(randInt(r)), int(randInt(r)), int(randInt(r)), randInt(r)},
 		Store:    storeJSON{randString(r), r.IntN(2) == 0, int(randInt(r)), randInt(r), int(randInt(r))},
 		Warnings: warn,
 	}
@@ -309,7 +310,8 @@ func FuzzHealthJSON(f *testing.F) {
 			WAMode: s1, LockStatus: s2, LockHolder: s1, LockRemainingSec: n, LockEpoch: -n, Uptime: sec,
 			Timestamp: jsonMillis(tm), AccountsTotal: int(n), Connected: int(nsec), NeedsQR: int(flags),
 			SessionsDirWritable: flags&4 != 0, Dedupe: dedupeJSON{n, sec, nsec},
-			History:  historyJSON{sec, n, jsonMillis(time.Unix(n%(1<<40), sec%1e9)), int(-n)},
+			History: historyJSON{sec, n, jsonMillis(time.Unix(n%(1<<40), sec%1e9)), int(-n),
+				int(n), int(sec), int(nsec), -n},
 			Store:    storeJSON{s2, flags&8 != 0, int(nsec), n, int(n)},
 			Warnings: warn,
 		}

@@ -116,6 +116,7 @@ type historyWorker struct {
 	done    chan struct{}
 	wake    chan struct{}
 	refused map[int64]int // entry → store refusals in a row (backoff only)
+	cached  HistoryStatus // history_status.go
 }
 
 // workers attaches one history worker to each Manager without widening

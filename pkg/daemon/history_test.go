@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,6 +145,14 @@ func TestHistoryMediaGoneIsCountedLoss(t *testing.T) {
 		s.Losses[0].Attempts != 3 || !s.Losses[0].Rerequested {
 		t.Fatalf("history status %+v", s)
 	}
+	watest.Eventually(t, 15*time.Second, "loss on /health and /metrics", func() bool {
+		h := run.get(t, "/health")
+		hist, _ := h["history"].(map[string]any)
+		return hist["lost"] == 1.0 && strings.Contains(fmt.Sprint(h["warnings"]), "1 history syncs lost (1 history_media_unavailable)")
+	})
+	if body := getText(t, run.url+"/metrics"); !strings.Contains(body, `wactl_history_lost_total{reason="history_media_unavailable"} 1`) {
+		t.Fatalf("/metrics lacks the loss:\n%s", grepLines(body, "wactl_history"))
+	}
 	if got := r.srv.MediaFetches(sent.MediaToken); got < 3 {
 		t.Fatalf("blob fetched %d times, want a retry per attempt", got)
 	}
@@ -155,4 +166,84 @@ func TestHistoryMediaGoneIsCountedLoss(t *testing.T) {
 	if !asked {
 		t.Fatalf("no on-demand history request anchored at %s among %+v", liveID, r.srv.Sent()[before:])
 	}
+}
+
+// TestHistorySkipsCounted: history messages that cannot be recorded are
+// counted by reason — on the account's history counters (dashboard) and on
+// /metrics — instead of vanishing (ca70e15 skipped them uncounted).
+func TestHistorySkipsCounted(t *testing.T) {
+	r, accts := newRig(t, "40711000063")
+	run := r.start("host-a", r.st)
+	run.waitHealth(t, "connected", connected(1))
+	a, ctx := accts[0], context.Background()
+	hs := historyChunk(3, 1, 2, time.Now().Add(-time.Hour))
+	conv := hs.Conversations[0]
+	conv.Messages = append(conv.Messages,
+		&waHistorySync.HistorySyncMsg{Message: &waWeb.WebMessageInfo{ // no id: cannot become a document
+			Key: &waCommon.MessageKey{RemoteJID: conv.ID}, Message: &waE2E.Message{Conversation: proto.String("x")},
+			MessageTimestamp: proto.Uint64(uint64(time.Now().Unix())),
+		}},
+		&waHistorySync.HistorySyncMsg{Message: &waWeb.WebMessageInfo{ // a protocol message: nothing to record
+			Key: &waCommon.MessageKey{RemoteJID: conv.ID, ID: proto.String("PROTO1")},
+			Message: &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
+				Type: waE2E.ProtocolMessage_EPHEMERAL_SETTING.Enum(), EphemeralExpiration: proto.Uint32(86400)}},
+			MessageTimestamp: proto.Uint64(uint64(time.Now().Unix())),
+		}})
+	bad := historyChunk(3, 1, 3, time.Now().Add(-time.Hour)).Conversations[0]
+	bad.ID = proto.String("1.2.3@s.whatsapp.net") // not a JID
+	hs.Conversations = append(hs.Conversations, bad)
+	if _, err := r.srv.SendHistoryNotification(ctx, a.Device, hs, wafake.HistoryOptions{Inline: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"build_failed": 1, "protocol_message": 1, "bad_chat_jid": 3}
+	var s daemon.HistoryStatus
+	watest.Eventually(t, 15*time.Second, "skips counted", func() bool {
+		var err error
+		s, err = run.manager(t).HistoryStatus(ctx)
+		return err == nil && s.Pending == 0 && len(s.PerAccountSkipped[a.ID]) == len(want)
+	})
+	for k, v := range want {
+		if s.PerAccountSkipped[a.ID][k] != v {
+			t.Fatalf("skips %v, want %v", s.PerAccountSkipped[a.ID], want)
+		}
+	}
+	if n := countHistory(t, r.st, a, 3, 1); n != 2 {
+		t.Fatalf("%d recorded, want the 2 good messages", n)
+	}
+	// The dashboard's history counters and /metrics show them (after the
+	// next housekeeping refresh).
+	watest.Eventually(t, 15*time.Second, "skips on the dashboard", func() bool {
+		st := run.accountState(t, a.ID)
+		h, _ := st["history"].(map[string]any)
+		by, _ := h["notRecordedByReason"].(map[string]any)
+		return by["bad_chat_jid"] == 3.0 && by["build_failed"] == 1.0
+	})
+	body := getText(t, run.url+"/metrics")
+	if !strings.Contains(body, `wactl_history_not_recorded_total{account="`+a.ID+`",reason="bad_chat_jid"} 3`) {
+		t.Fatalf("/metrics lacks the skip counts:\n%s", grepLines(body, "wactl_history"))
+	}
+	if h := run.get(t, "/health")["history"].(map[string]any); h["notRecorded"] != 5.0 {
+		t.Fatalf("/health history %v, want notRecorded 5", h)
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"time"
 
+	"github.com/wactl/wactl/pkg/histq"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -38,6 +39,13 @@ type Status struct {
 	JournalOldest       time.Duration
 	JournalDeadLetters  int // journal entries Firestore refused for good
 
+	// History queue (pkg/histq): notifications waiting, given up (each
+	// named in HistoryLosses), edits/revokes parked for their message,
+	// and history messages not recorded, by reason.
+	HistoryQueued, HistoryLost, HistoryParked, HistoryParkedDropped int
+	HistoryLosses                                                   []histq.Loss
+	HistorySkipped                                                  map[string]int64
+
 	Accounts []AccountStatus
 	Totals   Counters // summed over accounts, persisted totals
 	Boot     Counters // since this process started
@@ -66,6 +74,9 @@ type AccountStatus struct {
 	RetryReason string
 	NextRetryAt time.Time
 	RetryCount  int
+	// History queue figures of this account (see Status).
+	HistoryQueued, HistoryLost int
+	HistorySkipped             map[string]int64
 }
 
 // ContractStatus maps a daemon state to the status strings of the
