@@ -91,6 +91,11 @@ func TestCutoverFromOldService(t *testing.T) {
 		t.Fatalf("old service wrote %d documents, its audit saw %+v", len(oldDocs), oldAudit)
 	}
 
+	oldThread, err := c.Collection("threads").Doc(thread).Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// 2. systemctl stop: SIGINT, and the deployed version leaves its lease.
 	stopOld()
 	oldDone.Wait()
@@ -183,6 +188,16 @@ func TestCutoverFromOldService(t *testing.T) {
 	if at, ok := th["lastMessageAt"].(time.Time); !ok || !at.Equal(fresh.TsClient) || th["lastMessageAtMs"] != fresh.TsClient.UnixMilli() ||
 		th["lastMessageText"] != fresh.Body || th["isLidThread"] != false {
 		t.Errorf("thread after wactl's message: %v", th)
+	}
+	for k, v := range oldThread.Data() {
+		// null is a nullable field's "no value" (a fromMe message has no
+		// sender name): only a value of another type changes the shape.
+		if v != nil && th[k] != nil && reflect.TypeOf(th[k]) != reflect.TypeOf(v) {
+			t.Errorf("thread field %s: %T as the old service left it, %T after wactl", k, v, th[k])
+		}
+		if _, ok := th[k]; !ok {
+			t.Errorf("thread field %s removed by wactl", k)
+		}
 	}
 
 	// 6. Audit and cleanup see both writers' documents together.
