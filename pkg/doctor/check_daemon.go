@@ -24,6 +24,9 @@ func (env *Env) getJSON(ctx context.Context, path string) (int, map[string]any, 
 	if err != nil {
 		return 0, nil, err
 	}
+	if env.Config != nil && env.Config.HTTP.StatusToken != "" { // status routes behind a listed proxy
+		req.Header.Set("Authorization", "Bearer "+env.Config.HTTP.StatusToken)
+	}
 	resp, err := env.HTTP.Do(req)
 	if err != nil {
 		return 0, nil, err
