@@ -192,7 +192,19 @@ func TestStoreEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	wantStatus(t, runCheck(t, env, "store.local"), OK, "quick_check")
+	// The default is bounded and says how to run the full scan.
+	wantStatus(t, runCheck(t, env, "store.local"), OK, "wactl doctor --deep")
+	deep := env.Fresh()
+	deep.Deep = true
+	wantStatus(t, runCheck(t, deep, "store.local"), OK, "passes PRAGMA quick_check")
+
+	// A truncated file is caught without reading it all.
+	trunc := filepath.Join(t.TempDir(), "trunc.db")
+	b0, _ := os.ReadFile(path)
+	os.WriteFile(trunc, b0[:len(b0)-100], 0o600)
+	env.Config.Store.Path = trunc
+	wantStatus(t, runCheck(t, env.Fresh(), "store.local"), Fail, "whole number")
+	env.Config.Store.Path = path
 
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	b, _ := os.ReadFile(path)

@@ -39,6 +39,9 @@ type Env struct {
 	Logger   *slog.Logger
 	// Offline: no daemon, no network (Firestore) checks.
 	Offline bool
+	// Deep runs the checks that read whole files (PRAGMA quick_check of the
+	// embedded store); the default reads a bounded number of pages.
+	Deep bool
 
 	// Unit is the systemd unit name (default "wactl"); UnitFile its file
 	// (default: systemd's FragmentPath, else SystemdDir/<unit>.service);
@@ -263,7 +266,7 @@ func groupName(gid int) string {
 // (systemd state, unit file, Firestore client): for the run after --fix.
 func (e *Env) Fresh() *Env {
 	return &Env{Config: e.Config, ConfigFile: e.ConfigFile, Origins: e.Origins, ConfigErr: e.ConfigErr,
-		Hostname: e.Hostname, Now: e.Now, Logger: e.Logger, Offline: e.Offline,
+		Hostname: e.Hostname, Now: e.Now, Logger: e.Logger, Offline: e.Offline, Deep: e.Deep,
 		Unit: e.Unit, UnitFile: e.UnitFile, SystemdDir: e.SystemdDir, Run: e.Run, LookPath: e.LookPath,
 		MountInfo: e.MountInfo, Statfs: e.Statfs, Geteuid: e.Geteuid, ProbeAs: e.ProbeAs,
 		HTTP: e.HTTP, BaseURL: e.BaseURL, BurstN: e.BurstN, Firestore: e.Firestore,

@@ -26,6 +26,7 @@ type Options struct {
 	JSON        bool
 	Markdown    bool
 	Offline     bool
+	Deep        bool
 	Fix         bool
 	Yes         bool
 	Strict      bool // warnings count as problems
@@ -78,6 +79,7 @@ see and says so. --offline skips the daemon and the network.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the report as JSON (stable fields)")
 	fl.BoolVar(&opts.Markdown, "markdown", false, "print the report as Markdown, to paste into a ticket")
 	fl.BoolVar(&opts.Offline, "offline", false, "skip the daemon and network checks (fast)")
+	fl.BoolVar(&opts.Deep, "deep", false, "also read whole files: PRAGMA quick_check of the embedded store (about 1 s per million messages)")
 	fl.BoolVar(&opts.Fix, "fix", false, "apply the safe fixes after showing them")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "with --fix: do not ask")
 	fl.BoolVar(&opts.Strict, "strict", false, "exit 3 on warnings too")
@@ -96,6 +98,7 @@ func Run(ctx context.Context, opts *Options) error {
 		env = &doctor.Env{}
 	}
 	env.Offline = opts.Offline
+	env.Deep = opts.Deep
 	if opts.Unit != "" {
 		env.Unit = opts.Unit
 	}
