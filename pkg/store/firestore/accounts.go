@@ -92,9 +92,12 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 			if _, ok := cur["createdAt"]; !ok {
 				d["createdAt"] = createdAtISO(a.CreatedAt, s.now())
 			}
-			if _, ok := cur["deletedAt"]; ok && a.DeletedAt.IsZero() && a.Status != "deleted" {
-				// A live status after a delete is a re-add: the deletion is over.
-				d["deletedAt"] = firestore.Delete
+			if del := getTime(cur, "deletedAt"); !del.IsZero() && a.DeletedAt.IsZero() {
+				if reAdded(a, del) {
+					d["deletedAt"] = firestore.Delete
+				} else {
+					d["status"] = "deleted" // the deleted account's last status, written late
+				}
 			}
 			up := make([]firestore.Update, 0, len(d))
 			for k, v := range d {
@@ -180,4 +183,16 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 		out = append(out, decodeAccount(d.Ref.ID, d.Data()))
 	}
 	return out, nil
+}
+
+// reAddGrace separates a re-add from the deleted account's own last status
+// write, which the daemon may build a moment before or after deletedAt.
+const reAddGrace = 2 * time.Second
+
+// reAdded reports whether a, written over a document deleted at del, is
+// the account added again: a live status built well after the deletion
+// (or with no time: an explicit write). A later status write clears it
+// anyway, so clock skew between instances only delays the clearing.
+func reAdded(a store.Account, del time.Time) bool {
+	return a.Status != "deleted" && (a.UpdatedAt.IsZero() || a.UpdatedAt.After(del.Add(reAddGrace)))
 }

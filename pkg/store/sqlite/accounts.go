@@ -106,6 +106,13 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 		if a.CreatedAt.IsZero() {
 			a.CreatedAt = s.now()
 		}
+		var del time.Time
+		if raw, ok := merged["deletedAt"]; ok && json.Unmarshal(raw, &del) == nil && !del.IsZero() && a.DeletedAt.IsZero() {
+			if !reAdded(a, del) {
+				// The deleted account's last status, written late: still deleted.
+				a.Status, a.DeletedAt = "deleted", del
+			}
+		}
 		own, err := json.Marshal(toDoc(a))
 		if err != nil {
 			return err
@@ -174,4 +181,16 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// reAddGrace separates a re-add from the deleted account's own last status
+// write, which the daemon may build a moment before or after deletedAt.
+const reAddGrace = 2 * time.Second
+
+// reAdded reports whether a, written over an account deleted at del, is
+// the account added again (its zero DeletedAt then clears the deletion):
+// a live status built well after the deletion, or with no time. A later
+// status write clears it anyway, so clock skew only delays the clearing.
+func reAdded(a store.Account, del time.Time) bool {
+	return a.Status != "deleted" && (a.UpdatedAt.IsZero() || a.UpdatedAt.After(del.Add(reAddGrace)))
 }
