@@ -18,6 +18,7 @@ func Checks() []Check {
 		{Name: "lease.old_service", Title: "Old Node service on this host", Run: checkLegacyService},
 		{Name: "store.local", Title: "Local store / journal", Timeout: 20 * time.Second, Run: checkStoreLocal},
 		{Name: "journal.dead_letters", Title: "Journal dead letters (refused by Firestore)", Run: checkJournalDeadLetters},
+		{Name: "history.queue", Title: "History syncs queued or lost", Run: checkHistoryQueue},
 		{Name: "store.firestore", Title: "Firestore reachable, indexes", Network: true, Timeout: 10 * time.Second, Run: checkStoreFirestore},
 		{Name: "daemon.http", Title: "Daemon /health, /ready, dashboard", Network: true, Run: checkDaemonHTTP},
 		{Name: "daemon.burst", Title: "Health burst without errors", Network: true, Run: checkHealthBurst},
