@@ -14,10 +14,14 @@ import (
 
 	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/legacynode"
+	"github.com/wactl/wactl/internal/watest/child"
 	"github.com/wactl/wactl/pkg/lock"
 )
 
-func TestMain(m *testing.M) { os.Exit(fsemu.Main(m)) }
+func TestMain(m *testing.M) {
+	child.Run() // serve_test.go re-executes this binary as wactl
+	os.Exit(fsemu.Main(m))
+}
 
 // scale makes the old service's 90/30/15 s into 1.8/0.6/0.3 s.
 const scale = 0.02
