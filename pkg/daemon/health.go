@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -54,11 +55,17 @@ func counters(c Counters) (dedupe, history map[string]any) {
 // warnings lists what an operator should look at although the service runs.
 func (s *Status) warnings() []string {
 	w := []string{}
+	// /health is public: warnings name the cause, never a server path
+	// (the dashboard, which needs access, shows the paths).
 	if !s.SessionsDirWritable {
-		w = append(w, "sessions directory is not writable: "+s.SessionsPath)
+		if diskFull(s.SessionsError) {
+			w = append(w, "sessions directory: disk full (no space left on device); free space on its file system")
+		} else {
+			w = append(w, "sessions directory is not writable")
+		}
 	}
 	if !s.StoreReachable {
-		w = append(w, "store unreachable: "+s.StoreError)
+		w = append(w, "store unreachable: "+redactPaths(s.StoreError))
 	}
 	if s.LockRenewalError != "" {
 		w = append(w, "lease renewal failing: "+s.LockRenewalError)
@@ -286,6 +293,21 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteJSON(w, r, http.StatusOK, body)
+}
+
+// diskFull reports whether an error text is a full file system's (ENOSPC,
+// SQLITE_FULL), whoever wrote it.
+func diskFull(msg string) bool {
+	return strings.Contains(msg, "no space left on device") || strings.Contains(msg, "disk full") ||
+		strings.Contains(msg, "database or disk is full")
+}
+
+// absPath matches absolute file paths inside error texts.
+var absPath = regexp.MustCompile(`(^|[\s:(="'])/[^\s:)"',]+`)
+
+// redactPaths replaces absolute paths in an error text with <path>.
+func redactPaths(msg string) string {
+	return absPath.ReplaceAllString(msg, "$1<path>")
 }
 
 // MaskPhone keeps the country code and the last two digits: enough for an

@@ -32,6 +32,7 @@ type Status struct {
 	// Storage
 	SessionsPath        string
 	SessionsDirWritable bool
+	SessionsError       string // why the write probe failed; "" when writable
 	StoreBackend        string
 	StoreReachable      bool
 	StoreError          string
