@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -82,5 +83,20 @@ func TestFailedCreateKeepsAnAdoptedDir(t *testing.T) {
 	}
 	if _, err := os.Stat(s.Dir(testID)); err != nil {
 		t.Fatalf("an adopted dir was removed: %v", err)
+	}
+}
+
+// TestProbeOnAFullDiskKeepsTheCause: the write probe's error on a full
+// file system carries ENOSPC, which /health turns into "disk full".
+func TestProbeOnAFullDiskKeepsTheCause(t *testing.T) {
+	root := smallFS(t)
+	s, err := Open(filepath.Join(root, "sessions"), Options{InstanceID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, root)
+	err = s.Probe()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("probe on a full disk: %v", err)
 	}
 }
