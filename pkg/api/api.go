@@ -201,6 +201,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/whatsapp/accounts/{accountId}/reset", mutate(a.resetAccount))
 	mux.Handle("PATCH /api/whatsapp/accounts/{accountId}/name", mutate(a.renameAccount))
 	mux.Handle("POST /api/whatsapp/disconnect/{accountId}", mutate(a.disconnectAccount))
+	mux.Handle("POST /api/whatsapp/backfill/{accountId}", mutate(a.backfill)) // backfill.go
 	mux.Handle("GET /api/whatsapp/qr/{accountId}", admin(a.qrPage))
 	mux.Handle("POST /api/whatsapp/send-message", mutate(a.sendMessage))
 	mux.Handle("GET /api/whatsapp/threads/{accountId}", read(a.listThreads))
