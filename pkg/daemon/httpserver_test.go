@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,3 +147,46 @@ func TestConnBudgetStaysUnderTheFDLimit(t *testing.T) {
 		t.Fatalf("a tiny configured cap is raised to 8, got %d", n)
 	}
 }
+
+// TestServerErrorsGoThroughSlog: what net/http logs itself (here a
+// handler's panic) reaches the daemon's slog logger with component=http,
+// not the standard logger.
+func TestServerErrorsGoThroughSlog(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHTTPServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), log)
+	go srv.Serve(ln)
+	defer srv.Close()
+	if resp, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		got := buf.String()
+		mu.Unlock()
+		if strings.Contains(got, "panic serving") {
+			if !strings.Contains(got, "component=http") || !strings.Contains(got, "level=WARN") {
+				t.Fatalf("server error without component/level: %s", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's panic log did not reach slog: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
