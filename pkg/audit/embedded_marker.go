@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -45,13 +46,35 @@ CREATE TABLE IF NOT EXISTS cleanup_threads (
 const embeddedMarksPerTx = 500
 
 func (e *Embedded) BeginRun(ctx context.Context, r RunInfo) error {
+	if err := e.ensureJournal(ctx); err != nil {
+		return err
+	}
+	sel, _ := json.Marshal(selectionMap(r.Selection))
+	host, pid := runOwner()
+	_, err := e.db.ExecContext(ctx, `INSERT INTO cleanup_runs (run_id, status, started_ms, selection, host, pid, heartbeat_ms) VALUES (?, 'running', ?, ?, ?, ?, ?)`,
+		r.ID, r.StartedAt.UnixMilli(), string(sel), host, pid, r.StartedAt.UnixMilli())
+	return err
+}
+
+// ensureJournal creates the cleanup journal, and adds the columns that
+// tell a live run from an interrupted one to a journal made before them.
+func (e *Embedded) ensureJournal(ctx context.Context) error {
 	if _, err := e.db.ExecContext(ctx, embeddedJournal); err != nil {
 		return fmt.Errorf("create the cleanup journal in %s: %w", e.path, err)
 	}
-	sel, _ := json.Marshal(selectionMap(r.Selection))
-	_, err := e.db.ExecContext(ctx, `INSERT INTO cleanup_runs (run_id, status, started_ms, selection) VALUES (?, 'running', ?, ?)`,
-		r.ID, r.StartedAt.UnixMilli(), string(sel))
-	return err
+	for _, col := range []string{"host TEXT NOT NULL DEFAULT ''", "pid INTEGER NOT NULL DEFAULT 0", "heartbeat_ms INTEGER NOT NULL DEFAULT 0"} {
+		name := strings.Fields(col)[0]
+		var n int
+		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('cleanup_runs') WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := e.db.ExecContext(ctx, `ALTER TABLE cleanup_runs ADD COLUMN `+col); err != nil {
+				return fmt.Errorf("upgrade the cleanup journal in %s: %w", e.path, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (e *Embedded) FinishRun(ctx context.Context, runID string, marked, threads int) error {
@@ -72,21 +95,38 @@ func (e *Embedded) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Mark marks each batch in one transaction with its journal rows. Only a
-// document not already marked is changed, so a mark never overwrites
-// another run's.
+// Mark marks each batch in one transaction with its journal rows. A mark
+// is written only while the document is as the plan saw it (not marked)
+// and its canonical copy is still live, so a mark never overwrites another
+// run's or the daemon's; documents that changed are counted and Mark
+// returns ErrChangedSincePlan (see the Firestore backend).
 func (e *Embedded) Mark(ctx context.Context, runID string, at time.Time, marks []Mark, progress func(int)) (int, error) {
-	done := 0
+	done, changed := 0, 0
 	for chunk := range slices.Chunk(marks, embeddedMarksPerTx) {
-		n := 0
+		n, c := 0, 0
 		err := e.tx(ctx, func(tx *sql.Tx) error {
+			n, c = 0, 0
 			for _, m := range chunk {
-				r, err := tx.ExecContext(ctx, `UPDATE messages SET is_duplicate = 1, duplicate_of = ? WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) AND doc_id = ? AND is_duplicate = 0`,
-					m.DuplicateOf, m.ThreadID, m.DocID)
+				ct := m.CanonicalThreadID
+				if ct == "" {
+					ct = m.ThreadID
+				}
+				r, err := tx.ExecContext(ctx, `UPDATE messages SET is_duplicate = 1, duplicate_of = ?
+WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) AND doc_id = ? AND is_duplicate = 0
+  AND EXISTS (SELECT 1 FROM messages c WHERE c.tkey = (SELECT tkey FROM threads WHERE id = ?) AND c.doc_id = ? AND c.is_duplicate = 0)`,
+					m.DuplicateOf, m.ThreadID, m.DocID, ct, m.DuplicateOf)
 				if err != nil {
 					return err
 				}
-				if c, _ := r.RowsAffected(); c == 0 {
+				if k, _ := r.RowsAffected(); k == 0 {
+					var exists bool
+					if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM messages WHERE tkey = (SELECT tkey FROM threads WHERE id = ?) AND doc_id = ?)`,
+						m.ThreadID, m.DocID).Scan(&exists); err != nil {
+						return err
+					}
+					if exists {
+						c++
+					}
 					continue
 				}
 				prevOf, _ := m.Prev["duplicateOf"].(string)
@@ -96,17 +136,71 @@ func (e *Embedded) Mark(ctx context.Context, runID string, at time.Time, marks [
 				}
 				n++
 			}
-			return nil
+			_, err := tx.ExecContext(ctx, `UPDATE cleanup_runs SET heartbeat_ms = ? WHERE run_id = ?`, time.Now().UnixMilli(), runID)
+			return err
 		})
 		if err != nil {
 			return done, fmt.Errorf("mark duplicates (after %d marked; rerun to finish): %w", done, err)
 		}
 		done += n
+		changed += c
 		if progress != nil {
 			progress(done)
 		}
 	}
+	if changed > 0 {
+		return done, changedSincePlan(changed)
+	}
 	return done, nil
+}
+
+// Runs lists the cleanup runs, newest first; a run recorded as running
+// whose process is gone is reported (and recorded) as interrupted.
+func (e *Embedded) Runs(ctx context.Context) ([]RunRecord, error) {
+	var exists bool
+	if err := e.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'cleanup_runs')`).Scan(&exists); err != nil || !exists {
+		return nil, err
+	}
+	if err := e.ensureJournal(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT r.run_id, r.status, r.started_ms, r.finished_ms, r.host, r.pid, r.heartbeat_ms,
+		(SELECT count(*) FROM cleanup_marks m WHERE m.run_id = r.run_id) FROM cleanup_runs r`)
+	if err != nil {
+		return nil, err
+	}
+	var out []RunRecord
+	for rows.Next() {
+		var r RunRecord
+		var started, finished, hb int64
+		if err := rows.Scan(&r.ID, &r.Status, &started, &finished, &r.Host, &r.PID, &hb, &r.Marks); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.StartedAt = time.UnixMilli(started).UTC()
+		if finished > 0 {
+			r.FinishedAt = time.UnixMilli(finished).UTC()
+		}
+		if hb > 0 {
+			r.HeartbeatAt = time.UnixMilli(hb).UTC()
+		}
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for i := range out {
+		if out[i].interrupted(now) {
+			out[i].Status = "interrupted"
+			if _, err := e.db.ExecContext(ctx, `UPDATE cleanup_runs SET status = 'interrupted' WHERE run_id = ? AND status = 'running'`, out[i].ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sortRuns(out)
+	return out, nil
 }
 
 // RecomputeThread follows the same rule as the Firestore backend, inside

@@ -63,6 +63,9 @@ type Mark struct {
 	ThreadID    string
 	DocID       string
 	DuplicateOf string
+	// CanonicalThreadID is the thread of DuplicateOf (a group may span
+	// threads): the mark is written only while that copy is still live.
+	CanonicalThreadID string
 	// Prev is the document's values of the mark fields before marking
 	// (only the fields it had), so that undo restores them exactly.
 	Prev map[string]any

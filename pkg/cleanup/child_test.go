@@ -67,6 +67,7 @@ func TestFirestoreKilledApplyResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before := snapshot(t, c)
 	// The reference: one uninterrupted run.
 	r, err := Run(ctx, audit.NewFirestore(ref), Options{Selection: manySel(), Apply: true})
 	if err != nil || r.Marked != 300 || r.ThreadsUpdated != 1 {
@@ -74,18 +75,28 @@ func TestFirestoreKilledApplyResumes(t *testing.T) {
 	}
 	want := snapshot(t, ref)
 
-	killChildAfter(t, "committed 250/300", childProject+"="+project)
+	killChildAfter(t, "committed 249/300", childProject+"="+project)
 
 	mid := snapshot(t, c)
-	if mid.countMarked() != 250 {
-		t.Fatalf("after the kill %d documents are marked, want the first batch (250)", mid.countMarked())
+	if mid.countMarked() != 249 {
+		t.Fatalf("after the kill %d documents are marked, want the first batch (249)", mid.countMarked())
 	}
+	b := audit.NewFirestore(c)
+	runs, err := Runs(ctx, b)
+	if err != nil || len(runs) != 1 || runs[0].Status != "interrupted" || runs[0].Marks != 249 {
+		t.Fatalf("runs after the kill: %+v, %v", runs, err)
+	}
+	killed := runs[0].ID
 	if mid.threads[audittest.ThreadA]["lastMessageAtMs"] == want.threads[audittest.ThreadA]["lastMessageAtMs"] {
 		t.Fatal("thread recomputed before the kill: the test no longer covers the resume of thread summaries")
 	}
-	r2, err := Run(ctx, audit.NewFirestore(c), Options{Selection: manySel(), Apply: true})
-	if err != nil || r2.Marked != 50 || r2.DuplicatesAlreadyMarked != 250 || r2.ThreadsUpdated != 1 {
+	r2, err := Run(ctx, b, Options{Selection: manySel(), Apply: true})
+	if err != nil || r2.Marked != 51 || r2.DuplicatesAlreadyMarked != 249 || r2.ThreadsUpdated != 1 {
 		t.Fatalf("rerun: %+v %v", r2, err)
+	}
+	// The rerun names the run it finished, whose marks stay that run's.
+	if len(r2.InterruptedRuns) != 1 || r2.InterruptedRuns[0] != killed {
+		t.Fatalf("rerun names interrupted runs %v, want [%s]", r2.InterruptedRuns, killed)
 	}
 	got := snapshot(t, c)
 	wm, gm := want.marks(), got.marks()
@@ -98,6 +109,24 @@ func TestFirestoreKilledApplyResumes(t *testing.T) {
 		if got.threads[audittest.ThreadA][k] != want.threads[audittest.ThreadA][k] {
 			t.Fatalf("thread %s: %v vs %v", k, got.threads[audittest.ThreadA][k], want.threads[audittest.ThreadA][k])
 		}
+	}
+	// Undoing the rerun leaves the killed run's marks; undoing the killed
+	// run too restores every field exactly.
+	u2, err := Undo(ctx, b, r2.RunID)
+	if err != nil || u2.Unmarked != 51 {
+		t.Fatalf("undo of the rerun: %+v, %v", u2, err)
+	}
+	if n := snapshot(t, c).countMarked(); n != 249 {
+		t.Fatalf("%d marked after undoing the rerun, want the killed run's 249", n)
+	}
+	u1, err := Undo(ctx, b, killed)
+	if err != nil || u1.Unmarked != 249 || u1.Skipped != 0 {
+		t.Fatalf("undo of the interrupted run: %+v, %v", u1, err)
+	}
+	equalState(t, "after undoing both runs", before, snapshot(t, c))
+	runs, err = Runs(ctx, b)
+	if err != nil || len(runs) != 2 || runs[0].Status != "undone" || runs[1].Status != "undone" {
+		t.Fatalf("runs after both undos: %+v, %v", runs, err)
 	}
 }
 

@@ -53,6 +53,13 @@ type Result struct {
 	Key                     string        `json:"key"`
 	ParseFailures           int           `json:"parseFailures"`
 	TookMs                  int64         `json:"tookMs"`
+	// Replanned counts planned marks left out because their document (or
+	// its canonical copy) changed after the plan — the daemon marked it,
+	// say; they were planned again from their current state.
+	Replanned int `json:"replanned"`
+	// InterruptedRuns are earlier runs that never finished (killed): their
+	// marks stay theirs, so undoing this run leaves them; undo them by id.
+	InterruptedRuns []string `json:"interruptedRuns,omitempty"`
 }
 
 // SampleGroup shows one group's decision.
@@ -125,6 +132,17 @@ func Run(ctx context.Context, b audit.Backend, o Options) (*Result, error) {
 	if res.RunID == "" {
 		res.RunID = NewRunID(now())
 	}
+	if rl, ok := b.(RunLister); ok {
+		runs, err := rl.Runs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range runs {
+			if r.Status == "interrupted" && r.Marks > 0 {
+				res.InterruptedRuns = append(res.InterruptedRuns, r.ID)
+			}
+		}
+	}
 	if err := b.BeginRun(ctx, audit.RunInfo{ID: res.RunID, StartedAt: now().UTC(), Selection: o.Selection}); err != nil {
 		return nil, err
 	}
@@ -133,7 +151,33 @@ func Run(ctx context.Context, b audit.Backend, o Options) (*Result, error) {
 	if o.Progress != nil {
 		progress = func(done int) { o.Progress(done, total) }
 	}
-	res.Marked, err = b.Mark(ctx, res.RunID, now().UTC(), marks, progress)
+	at := now().UTC()
+	res.Marked, err = b.Mark(ctx, res.RunID, at, marks, progress)
+	// Documents that changed after the plan are planned again from what
+	// they are now (a fresh scan: the change may move a group's canonical
+	// copy), a few times over while live writes keep changing them.
+	for pass := 0; errors.Is(err, audit.ErrChangedSincePlan); pass++ {
+		if pass == maxReplans {
+			return res, fmt.Errorf("run %s: %w after %d plans; rerun to finish", res.RunID, err, pass+1)
+		}
+		var ce *audit.ChangedError
+		if errors.As(err, &ce) {
+			res.Replanned += ce.N
+		}
+		var n int
+		g, cerr := audit.Collect(ctx, b, o.Selection, false)
+		if cerr != nil {
+			return res, fmt.Errorf("run %s: plan again: %w", res.RunID, cerr)
+		}
+		var again Result
+		more, moreThreads, perr := plan(ctx, b, g, &again, 0)
+		if perr != nil {
+			return res, fmt.Errorf("run %s: plan again: %w", res.RunID, perr)
+		}
+		threads = mergeSorted(threads, moreThreads)
+		n, err = b.Mark(ctx, res.RunID, at, more, nil)
+		res.Marked += n
+	}
 	if err != nil {
 		return res, fmt.Errorf("run %s: %w", res.RunID, err)
 	}
@@ -156,6 +200,31 @@ func Run(ctx context.Context, b audit.Backend, o Options) (*Result, error) {
 	}
 	res.TookMs = now().Sub(start).Milliseconds()
 	return res, nil
+}
+
+// maxReplans bounds how often a run plans again documents that changed
+// under it.
+const maxReplans = 3
+
+// RunLister is implemented by backends that list their cleanup runs.
+type RunLister interface {
+	Runs(ctx context.Context) ([]audit.RunRecord, error)
+}
+
+// Runs lists the cleanup runs of b, newest first, interrupted ones marked
+// as such.
+func Runs(ctx context.Context, b audit.Backend) ([]audit.RunRecord, error) {
+	rl, ok := b.(RunLister)
+	if !ok {
+		return nil, fmt.Errorf("cleanup: the %s store does not list runs", b.Name())
+	}
+	return rl.Runs(ctx)
+}
+
+func mergeSorted(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // plan reads back every document of the duplicate groups (their current
@@ -201,7 +270,8 @@ func plan(ctx context.Context, src audit.Source, g *audit.Grouping, res *Result,
 				}
 				res.DuplicatesToMark++
 				sg.ToMark = append(sg.ToMark, d.ID)
-				marks = append(marks, audit.Mark{ThreadID: d.ThreadID, DocID: d.ID, DuplicateOf: can.ID, Prev: d.PrevMark})
+				marks = append(marks, audit.Mark{ThreadID: d.ThreadID, DocID: d.ID, DuplicateOf: can.ID,
+					CanonicalThreadID: can.ThreadID, Prev: d.PrevMark})
 			}
 			if len(res.SampleGroups) < samples {
 				res.SampleGroups = append(res.SampleGroups, sg)

@@ -50,10 +50,16 @@ confirmation on a terminal; without a terminal it needs --yes. An
 interrupted run leaves whole batches marked: run it again to finish (the
 second run reports the rest as already marked; a complete run marks 0).
 --undo RUN_ID restores exactly what that run marked, and thread summaries
-it changed unless newer messages moved them on.
+it changed unless newer messages moved them on. A run killed midway keeps
+its marks as its own: the rerun names it ("interrupted run …"), 'wactl
+cleanup runs' lists it, and --undo works on it as on any run (undo both to
+restore everything).
 
-Safe while the daemon records: new messages are not in the plan, and marks
-touch only the mark fields.
+Safe while the daemon records: new messages are not in the plan, marks
+touch only the mark fields, a mark is written only if the document is
+still as planned (a document the daemon marked or changed meanwhile is
+planned again), and thread summaries are written conditionally, never
+holding a lock the daemon waits on.
 
 Exit codes: 0 done, 1 failed (rerun to finish), 2 bad flags or no
 confirmation possible (use --yes), 130 interrupted (rerun to finish).`,
@@ -63,6 +69,7 @@ confirmation possible (use --yes), 130 interrupted (rerun to finish).`,
 			return Run(cmd.Context(), o)
 		},
 	}
+	cmd.AddCommand(newRuns(f))
 	o.Sel.Add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&o.DryRun, "dry-run", false, "report what would be marked; write nothing")
@@ -186,6 +193,12 @@ func printResult(io *iostreams.IOStreams, r *cleanup.Result) {
 		}
 		if r.RunID != "" {
 			fmt.Fprintf(io.Out, "  undo with: wactl cleanup --undo %s\n", r.RunID)
+		}
+		if r.Replanned > 0 {
+			fmt.Fprintf(io.Out, "  %d documents changed while the run was marking (the daemon wrote them): planned again\n", r.Replanned)
+		}
+		for _, id := range r.InterruptedRuns {
+			fmt.Fprintf(io.Out, "  %s interrupted run %s keeps its own marks: undo it with: wactl cleanup --undo %s\n", st.Warn(), id, id)
 		}
 	}
 	for _, g := range r.SampleGroups {
