@@ -30,7 +30,8 @@ func BenchmarkFirestoreAudit50k(b *testing.B) {
 		ts := now.Add(-time.Duration(i) * time.Second)
 		if _, err := bw.Set(c.Collection("threads").Doc(th).Collection("messages").Doc(fmt.Sprintf("%024x", i)), map[string]any{
 			"accountId": audittest.Account, "direction": "inbound", "body": fmt.Sprintf("message body %d", i), "messageType": "text",
-			"tsClient": ts, "tsClientMs": ts.UnixMilli(), "ingestedAt": ts, "stableKeyHash": fmt.Sprintf("%08x", i%45_000),
+			"tsClient": ts, "tsClientMs": ts.UnixMilli(), "ingestedAt": ts, "tsServer": ts, "createdAt": ts,
+			"stableKeyHash": fmt.Sprintf("%08x", i%45_000),
 		}); err != nil {
 			b.Fatal(err)
 		}
