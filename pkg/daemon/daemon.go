@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -60,6 +61,10 @@ type Options struct {
 	// empty: beside the sessions directory. HistoryPolicy tunes its retries.
 	HistoryQueue  string
 	HistoryPolicy HistoryPolicy
+	// StatusToken and TrustedProxies decide who may read the status
+	// routes besides a direct loopback caller (HandlerOptions).
+	StatusToken    string
+	TrustedProxies []netip.Prefix
 }
 
 // Daemon is a running `wactl serve`.
@@ -72,6 +77,7 @@ type Daemon struct {
 
 	mu          sync.Mutex
 	writable    bool
+	sessErr     string
 	health      store.Health
 	totals      Counters
 	perAccount  map[string]Counters
@@ -167,11 +173,12 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen on %s: %w (is another process using the port? set http.port or PORT)", o.Addr, err)
 		}
 	}
-	srv := newHTTPServer(NewHandler(HandlerOptions{Status: d.Status, Authorized: o.Authorized, Register: func(mux *http.ServeMux) {
-		if o.Register != nil {
-			o.Register(mux, d)
-		}
-	}}), o.Log)
+	srv := newHTTPServer(NewHandler(HandlerOptions{Status: d.Status, Authorized: o.Authorized,
+		StatusToken: o.StatusToken, TrustedProxies: o.TrustedProxies, Register: func(mux *http.ServeMux) {
+			if o.Register != nil {
+				o.Register(mux, d)
+			}
+		}}), o.Log)
 	maxConns := connBudget(o.MaxConns)
 	ln = newLimitListener(ln, maxConns, o.Log)
 	d.ensureAdmin()
@@ -292,7 +299,11 @@ func (d *Daemon) probeHTTP(c *http.Client, addr string) bool {
 // refresh updates what costs I/O: the sessions probe, store health and the
 // persisted counters.
 func (d *Daemon) refresh(ctx context.Context) {
-	writable := d.o.Sessions.Probe() == nil
+	perr := d.o.Sessions.Probe()
+	writable, sessErr := perr == nil, ""
+	if perr != nil {
+		sessErr = perr.Error()
+	}
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	h := d.o.Store.Health(hctx)
@@ -317,7 +328,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 		}
 	}
 	d.mu.Lock()
-	d.writable, d.health, d.totals, d.perAccount = writable, h, total, per
+	d.writable, d.sessErr, d.health, d.totals, d.perAccount = writable, sessErr, h, total, per
 	d.mu.Unlock()
 }
 
@@ -336,7 +347,7 @@ func (d *Daemon) Status() Status {
 		InstanceID: d.o.InstanceID, WAMode: string(ls.WAMode), LockStatus: string(ls.LockStatus),
 		LockHolder: ls.Holder.InstanceID, LockRemaining: remaining, LeaseUntil: ls.LeaseUntil, LockEpoch: ls.Epoch,
 		PassiveReason: ls.Reason, LockRenewalError: ls.LastRenewalError,
-		SessionsPath: d.o.Sessions.Root(), SessionsDirWritable: d.writable,
+		SessionsPath: d.o.Sessions.Root(), SessionsDirWritable: d.writable, SessionsError: d.sessErr,
 		StoreBackend: d.o.StoreBackend, StoreReachable: d.health.Reachable, StoreError: d.health.LastError,
 		JournalBacklog: d.health.JournalBacklog, JournalOldest: d.health.JournalOldest,
 		Accounts: accts, Totals: d.totals, Boot: boot,

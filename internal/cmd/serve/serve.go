@@ -89,6 +89,11 @@ func Run(ctx context.Context, o *Options) error {
 	if err := daemon.ApplyWAVersion(cfg.WhatsApp.VersionOverride); err != nil {
 		return err
 	}
+	tightenPermissions(cfg, log)
+	proxies, err := config.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return err // validated by Load already
+	}
 	sess, err := wiring.Sessions(cfg, log)
 	if err != nil {
 		return fmt.Errorf("sessions directory: %w", err)
@@ -138,6 +143,7 @@ func Run(ctx context.Context, o *Options) error {
 		StaleAfter:   cfg.WhatsApp.StaleAfter,
 		Register:     app.register,
 		Authorized:   app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog,
+		StatusToken: cfg.HTTP.StatusToken, TrustedProxies: proxies,
 		OnListening: onListening,
 	})
 }
