@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/pkg/daemon"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/store"
+	"github.com/wactl/wactl/pkg/store/firestore"
 )
 
 // Issue 22 item 3: the app asks limit=500&orderBy=lastMessageAt and does
@@ -47,7 +49,49 @@ func testAppLimit500(t *testing.T, e *env) {
 
 func TestAppLimit500Embedded(t *testing.T) { testAppLimit500(t, newEnv(t)) }
 
-func TestAppLimit500Firestore(t *testing.T) { testAppLimit500(t, newFirestoreEnv(t)) }
+// On Firestore: 230 thread documents (and a message in each), written as
+// the old service left them, come back in one page each. Written in bulk:
+// recording them one by one costs the loaded emulator most of a minute.
+func TestAppLimit500Firestore(t *testing.T) {
+	client, _ := fsemu.NewClient(t)
+	clk := newClock()
+	st, err := firestore.Open(context.Background(), firestore.Options{Client: client, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e := newEnvWithStore(t, st, clk)
+	e.wa.addAccount(readAcc, "+40720000000", daemon.StateConnected)
+	bw := client.BulkWriter(context.Background())
+	base := clk.Now().Add(-time.Hour)
+	for i := 1; i <= 230; i++ {
+		jid := fmt.Sprintf("4072%07d@s.whatsapp.net", i)
+		tid := dedupe.ThreadID(readAcc, jid)
+		at := base.Add(time.Duration(i) * time.Second)
+		thread := client.Collection("threads").Doc(tid)
+		if _, err := bw.Set(thread, map[string]any{"accountId": readAcc, "clientJid": jid, "canonicalThreadId": tid,
+			"peerType": "user", "isGroup": false, "lastMessageAt": at, "lastMessageAtMs": at.UnixMilli(),
+			"lastMessageText": "hi", "lastMessagePreview": "hi", "lastMessageDirection": "inbound", "updatedAt": at}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bw.Set(thread.Collection("messages").Doc(fmt.Sprintf("m%06d", i)), map[string]any{"accountId": readAcc,
+			"clientJid": jid, "direction": "inbound", "body": "hi", "status": "delivered", "messageType": "text",
+			"tsClient": at, "tsClientMs": at.UnixMilli(), "createdAt": at, "source": "realtime"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bw.End()
+	for _, c := range [][2]string{
+		{"/api/whatsapp/threads/" + readAcc + "?limit=500&orderBy=lastMessageAt", "threads"},
+		{"/api/whatsapp/inbox/" + readAcc + "?limit=500", "messages"},
+	} {
+		r := e.do("GET", c[0], e.user, nil)
+		items, _ := r.body[c[1]].([]any)
+		if r.code != 200 || len(items) != 230 || r.body["nextCursor"] != nil {
+			t.Fatalf("%s: %d, %d %s, nextCursor %v", c[0], r.code, len(items), c[1], r.body["nextCursor"])
+		}
+	}
+}
 
 // Issue 22 item 4: re-adding a phone that has a live account answers 200
 // with the account (the old service restarted pairing); pairing restarts
