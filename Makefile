@@ -17,7 +17,7 @@ ARGS     ?= serve
 TESTFLAGS ?= -count=1 -timeout 40m
 FUZZTIME ?= 20s
 
-.PHONY: build run test lint bench fuzz clean notices
+.PHONY: build run test lint bench fuzz vuln clean notices
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
@@ -50,6 +50,13 @@ fuzz:
 # THIRD_PARTY_NOTICES.md from the modules linked into bin/wactl.
 notices:
 	bash tools/notices.sh
+
+# govulncheck against a database built from golang.org/x/vulndb, fetched
+# through the module proxy (tools/vulndb.sh; docs/security.md).
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
+vuln:
+	@db=$$(bash tools/vulndb.sh) && echo "vulnerability database: $$db" && \
+	$(GO) run $(GOVULNCHECK) -db "file://$$db" ./...
 
 clean:
 	rm -rf bin
