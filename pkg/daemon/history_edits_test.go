@@ -48,13 +48,15 @@ func TestEditBeforeItsMessageIsKept(t *testing.T) {
 	r, accts := newRig(t, "40711000081")
 	run := r.start("host-a", r.st)
 	run.waitHealth(t, "connected", connected(1))
-	a, peer, ctx := accts[0], peerJID("40799000081"), context.Background()
+	a, peer := accts[0], peerJID("40799000081")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	editID, err := r.srv.SendFromPeer(ctx, peer, a.Device.ToNonAD(), editOf(peer, "EARLY1", "edited text", false, time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.srv.WaitDelivered(ctx, a.Device, editID); err != nil {
-		t.Fatal(err)
+		t.Fatal(err) // ca70e15 on SQLite: never acknowledged (a wrapped ErrNotFound failed the handler), redelivered forever
 	}
 	s, err := run.manager(t).HistoryStatus(ctx)
 	if err != nil || s.Parked != 1 {
