@@ -210,7 +210,7 @@ func FuzzAPI(f *testing.F) {
 			thread = url.PathEscape(sendThread)
 		}
 		target := strings.NewReplacer("{a}", acc, "{t}", thread).Replace(rt.path)
-		var rd io.Reader
+		var rd io.Reader = http.NoBody // as the server gives a request without one
 		if body != "" {
 			rd = strings.NewReader(body)
 		}
@@ -244,7 +244,9 @@ func FuzzAPI(f *testing.F) {
 				t.Fatalf("a %d-byte id echoed: %.200s", len(id), raw)
 			}
 		}
-		if !valid[ti] && rt.method != "OPTIONS" && code != 401 && code != 403 && code != 429 && code != 404 {
+		// The mux itself may redirect a path to its clean form (307) or
+		// refuse a method (405): no handler ran.
+		if !valid[ti] && rt.method != "OPTIONS" && code != 401 && code != 403 && code != 429 && code != 404 && code != 405 && code/100 != 3 {
 			t.Fatalf("token %d (not valid): %s %s answered %d %.300s", ti, rt.method, target, code, raw)
 		}
 		if code/100 == 2 && rt.path == "/api/whatsapp/send-message" && rt.method == "POST" {
