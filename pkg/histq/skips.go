@@ -8,11 +8,10 @@ import (
 // Skip reasons: why a history message was not recorded. Every skip is
 // counted under one of them (persisted, per account).
 const (
-	SkipBadChat     = "bad_chat_jid"       // the conversation id is not a JID
-	SkipParse       = "parse_failed"       // whatsmeow could not parse the web message
-	SkipBuild       = "build_failed"       // it could not be turned into a document
-	SkipProtocol    = "protocol_message"   // a protocol message: nothing to record
-	SkipEditNoMatch = "edit_parked_failed" // an edit/revoke that could be neither applied nor parked
+	SkipBadChat  = "bad_chat_jid"     // the conversation id is not a JID
+	SkipParse    = "parse_failed"     // whatsmeow could not parse the web message
+	SkipBuild    = "build_failed"     // it could not be turned into a document
+	SkipProtocol = "protocol_message" // a protocol message: nothing to record
 )
 
 // AddSkips adds counts by reason for one account.
