@@ -242,9 +242,11 @@ func TestWactlFirstOtherID(t *testing.T) {
 // TestWactlFirstSameID documents the one order no wactl change can make
 // safe: the old service, started with the same INSTANCE_ID beside an ACTIVE
 // wactl, "extends" the lease as its own and is ACTIVE at once (its rule).
-// wactl must see the broken binding at its next renewal and step down, so
-// the overlap is bounded by wactl's renew interval plus one call; it must
-// not take the lease back while the old service renews. This is why the
+// wactl must see the broken binding — at once through its listener on the
+// lease document, at the latest at its next renewal — and step down, so the
+// overlap is bounded by the listener's delivery (tens of ms) or at worst
+// wactl's renew interval plus one call; it must not take the lease back
+// while the old service renews. This is why the
 // shipped unit uses INSTANCE_ID=wactl-%H and doctor warns.
 func TestWactlFirstSameID(t *testing.T) {
 	t.Parallel()

@@ -52,7 +52,7 @@ func Firestore(ctx context.Context, cfg *config.Config) (*gfs.Client, error) {
 func Store(ctx context.Context, cfg *config.Config, client *gfs.Client, log *slog.Logger, fence func() (int64, bool)) (store.Store, error) {
 	switch cfg.Store.Backend {
 	case "embedded":
-		st, err := sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.Path, StrongDedupe: cfg.Store.StrongDedupe, Logger: log})
+		st, err := sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.Path, StrongDedupe: cfg.Store.StrongDedupe, Logger: log, Fence: fence})
 		if err != nil {
 			return nil, err
 		}

@@ -59,6 +59,11 @@ type Firestore struct {
 	garbageAt time.Time     // update time of the last unreadable doc logged
 	running   bool
 	streamMsg string // StreamReplaced evidence, kept until the next change of mode
+	// watch.go: the lease listener waits for a step up and stops at a
+	// step down.
+	upCh    chan struct{}
+	downFns map[int]func()
+	downSeq int
 }
 
 var _ Lock = (*Firestore)(nil)

@@ -32,7 +32,12 @@ func (f *Firestore) Run(ctx context.Context) error {
 			f.log.Warn("cannot write the lock holder file (information only)", "err", err)
 		}
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); f.watchWhileActive(wctx) }()
 	f.loop(ctx)
+	stopWatch()
+	<-watched
 	return nil
 }
 
@@ -59,6 +64,10 @@ func (f *Firestore) loop(ctx context.Context) {
 		f.mu.Lock()
 		f.active = false
 		f.held, f.heldUntil = 0, 0 // before OnPassive: nothing is written under the lost epoch
+		for _, fn := range f.downFns {
+			fn()
+		}
+		f.downFns = nil
 		f.st.WAMode, f.st.Reason = Passive, reason
 		f.streamMsg = ""
 		f.mu.Unlock()
@@ -161,6 +170,10 @@ func (f *Firestore) loop(ctx context.Context) {
 				f.mu.Lock()
 				f.active = true
 				f.held, f.heldUntil = epoch, valid
+				if f.upCh != nil {
+					close(f.upCh)
+					f.upCh = nil
+				}
 				f.st.WAMode, f.st.Reason = Active, ""
 				f.mu.Unlock()
 				f.log.Info("lease acquired: ACTIVE", "epoch", epoch, "how", out.v.Act.String(), "why", out.v.Reason)

@@ -31,7 +31,7 @@ type LeaseView struct {
 	Expired    bool          `json:"expired"`
 	SinceWrite time.Duration `json:"-"`
 	// SinceWriteSec is SinceWrite in seconds, for JSON.
-	SinceWriteSec float64 `json:"sinceWriteSec"`
+	SinceWriteSec float64  `json:"sinceWriteSec"`
 	Problems      []string `json:"problems,omitempty"`
 
 	updateTime time.Time // precondition for the release write
@@ -136,7 +136,7 @@ func ReleaseLegacy(ctx context.Context, c *firestore.Client, docPath, holder str
 			return r, nil
 		case v.SinceWrite <= minIdle:
 			return r, fmt.Errorf("%w: %s renewed its lease %s ago (Firestore's clock); the old service renews every %s, so it is still running: stop it first (sudo systemctl stop whatsapp-backend), then retry after %s",
-				ErrReleaseRefused, holder, v.SinceWrite.Round(time.Millisecond), LegacyRenewInterval, (minIdle - v.SinceWrite).Round(time.Second)+time.Second)
+				ErrReleaseRefused, holder, v.SinceWrite.Round(time.Millisecond), LegacyRenewInterval, (minIdle-v.SinceWrite).Round(time.Second)+time.Second)
 		}
 		_, err = c.Doc(docPath).Update(ctx, []firestore.Update{
 			{Path: fLeaseUntil, Value: v.ReadTime.UnixMilli()},

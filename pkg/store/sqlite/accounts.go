@@ -80,6 +80,10 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 	if a.ID == "" {
 		return errors.New("sqlite store: account without an id")
 	}
+	var ferr error
+	if a.Epoch, ferr = s.heldEpoch("account "+a.ID, a.Epoch); ferr != nil {
+		return ferr
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var epoch int64
 		var data string

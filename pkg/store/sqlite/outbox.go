@@ -61,6 +61,10 @@ func (s *Store) ClaimOutbox(ctx context.Context, claimer string, epoch int64, le
 	if claimer == "" || lease <= 0 {
 		return nil, errors.New("sqlite store: claim needs a claimer and a positive lease")
 	}
+	epoch, ferr := s.heldEpoch("outbox claim", epoch)
+	if ferr != nil {
+		return nil, ferr
+	}
 	var out []store.OutboxItem
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
@@ -128,14 +132,22 @@ WHERE request_id = ?`, errText, now, now, requestID)
 }
 
 func (s *Store) finishOutbox(ctx context.Context, requestID, claimer string, fn func(tx *sql.Tx, now int64) error) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	held, err := s.heldEpoch("outbox "+requestID, 0)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		var status, holder string
-		err := tx.QueryRow(`SELECT status, claimed_by FROM outbox WHERE request_id = ?`, requestID).Scan(&status, &holder)
+		var claimEpoch int64
+		err := tx.QueryRow(`SELECT status, claimed_by, claim_epoch FROM outbox WHERE request_id = ?`, requestID).Scan(&status, &holder, &claimEpoch)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("outbox %s: %w", requestID, store.ErrNotFound)
 		}
 		if err != nil {
 			return err
+		}
+		if held != 0 && claimEpoch > held {
+			return fmt.Errorf("outbox %s was claimed under lease epoch %d, this writer holds %d: %w", requestID, claimEpoch, held, store.ErrFenced)
 		}
 		if status != "processing" || holder != claimer {
 			return fmt.Errorf("outbox %s is %s, claimed by %q, not by %q: %w", requestID, status, holder, claimer, store.ErrFenced)

@@ -47,6 +47,8 @@ type Options struct {
 	// MaxGroup caps how many concurrent writes share one transaction
 	// (group commit); 0 means 256.
 	MaxGroup int
+	// Fence makes this store a fenced writer (serve's): see fence.go.
+	Fence func() (epoch int64, held bool)
 }
 
 // Store is the embedded backend. It is safe for concurrent use.
