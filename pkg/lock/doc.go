@@ -11,8 +11,11 @@
 //     holderInstanceId, leaseUntil (epoch ms number), acquiredAt, updatedAt
 //     and previousHolder stay valid, so the old service and wactl can run side
 //     by side during a cutover with at most one of them active. wactl adds a
-//     fencing epoch (one more at every change of holder) and the holder's
-//     host, pid, start time, data dir and a per-process session token.
+//     fencing epoch (one more at every change of holder), the holder's
+//     host, pid, start time, data dir and a per-process session token, and
+//     holderBinding, a hash tying those to holderInstanceId and leaseUntil
+//     (binding.go): the old service's merge updates leave it stale, so its
+//     leases are never mistaken for a wactl process's.
 //   - Embedded (one host): flock(2) on the data dir itself (which cannot be
 //     unlinked by accident while it holds files) and on <data dir>/wactl.lock
 //     (for older wactl binaries), released by the kernel when the process
@@ -55,18 +58,21 @@
 // on the data dir, which the kernel released when the previous process died,
 // and the lease records the same host and data dir. A lease with the same
 // instance id but another host is reported as a configuration conflict and is
-// never taken while it is live. A lease written by the Node service (no
-// wactl fields) is never reclaimed early, even with the same instance id,
-// because nothing proves that process is gone. NOTE for cutovers on one host:
-// the Node service treats a lease with its own INSTANCE_ID as its own, so it
-// and wactl must run with different instance ids.
+// never taken while it is live. A lease without a valid binding — written
+// or merged over by the Node service — is never reclaimed early, even with
+// the same instance id, because nothing proves that process is gone, and
+// its leftover wactl fields name nobody. NOTE for cutovers on one host: the
+// Node service treats a lease with its own INSTANCE_ID as its own, so it and
+// wactl must run with different instance ids (the unit: wactl-%H); while
+// ACTIVE the holder listens to the document (watch.go) and steps down as
+// soon as it stops being its own.
 //
 // # Epochs
 //
 // epoch grows by one at every change of holder (a restart of the same
 // instance counts as a change; renewals do not). When the previous epoch is
-// unknown — no document (the Node service deletes it on release), a Node
-// format document, or an unreadable field — the new epoch is Firestore's read
+// unknown — no document, a Node format document without an epoch, or an
+// unreadable field — the new epoch is Firestore's read
 // time in milliseconds, which is larger than any epoch reached by +1 steps, so
 // writers fenced by the epoch never see it go backwards. Epochs are only ever
 // compared, never interpreted.
@@ -85,7 +91,8 @@
 // TTL 20 s, renew every 5 s, safety margin 5 s, passive retry 5 s: takeover
 // within about 20 s and rides out Firestore blips of up to 10 s. The holder
 // does one read and one write per renewal: 86,400 / 5 ≈ 17,280 writes and as
-// many reads a day, close to Firestore's free tier (20,000 writes/day); each
+// many reads a day, close to Firestore's free tier (20,000 writes/day), plus
+// as many listener reads (its own renewals, delivered to its listener); each
 // passive process adds up to 17,280 reads a day. The old service's profile
 // (LegacyTiming: 90/30/15 s) costs about 2,900 writes a day but takes up to
 // ~105 s to take over.
