@@ -144,7 +144,7 @@ func (a *account) newClient(dev *sessions.Device) *whatsmeow.Client {
 	if m.o.ConfigureClient != nil {
 		m.o.ConfigureClient(cli)
 	}
-	cli.AddEventHandlerWithSuccessStatus(a.handle)
+	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return a.handleOf(cli, evt) })
 	return cli
 }
 
@@ -169,7 +169,10 @@ func (a *account) stop(state, reason string) {
 	}
 	a.waitConnects()
 	if cli != nil {
-		cli.RemoveEventHandlers()
+		// The handler stays: with no handler whatsmeow would count a
+		// message decrypted during the close as handled, mark it so in its
+		// event buffer and acknowledge it on redelivery unrecorded.
+		// handleOf refuses events of a client that is no longer current.
 		a.disconnect(cli)
 	}
 	if connCancel != nil {

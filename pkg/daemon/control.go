@@ -238,14 +238,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if _, err := m.o.Sessions.Remove(id, sessions.RemoveOptions{}); err != nil && !errors.Is(err, sessions.ErrNoAccount) {
 		return err
 	}
+	// Out of the map first, and past any status flush that still holds
+	// it, so that no status write lands after "deleted".
+	m.mu.Lock()
+	delete(m.accounts, id)
+	m.mu.Unlock()
+	m.status.barrier()
 	doc := a.document(m)
 	doc.Status, doc.DeletedAt = "deleted", m.o.Now()
 	if err := m.o.Store.PutAccount(ctx, doc); err != nil && !errors.Is(err, store.ErrFenced) {
 		return err
 	}
-	m.mu.Lock()
-	delete(m.accounts, id)
-	m.mu.Unlock()
 	return nil
 }
 
@@ -283,7 +286,6 @@ func (a *account) unlink(ctx context.Context, dev *sessions.Device) error {
 			a.cli, a.dev = nil, nil // the caller closes dev
 		}
 		a.mu.Unlock()
-		cli.RemoveEventHandlers()
 		a.disconnect(cli)
 	}()
 	if err := a.m.connect(a, cli, "unlink"); err != nil {

@@ -17,12 +17,15 @@ import (
 // dirty and is written again after a backoff, so the latest state of every
 // account reaches the store once it is reachable.
 type statusWriter struct {
-	m      *Manager
-	mu     sync.Mutex
-	dirty  map[string]bool
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	m  *Manager
+	mu sync.Mutex
+	// flushing is held by flush: Delete waits on it (barrier) so that no
+	// status write of a deleted account lands after its "deleted".
+	flushing sync.Mutex
+	dirty    map[string]bool
+	wake     chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 	// failures in a row; retryAfter is the backoff after n of them.
 	failures   int
 	retryAfter func(n int) time.Duration
@@ -95,6 +98,8 @@ func (w *statusWriter) loop(ctx context.Context, done chan struct{}) {
 // flush writes every dirty account and returns how many writes failed;
 // those stay dirty.
 func (w *statusWriter) flush(ctx context.Context) (failed int) {
+	w.flushing.Lock() // see barrier
+	defer w.flushing.Unlock()
 	w.mu.Lock()
 	ids := make([]string, 0, len(w.dirty))
 	for id := range w.dirty {
@@ -143,4 +148,11 @@ func (a *account) document(m *Manager) store.Account {
 	}
 	doc.Worker.Uptime = m.o.Now().Sub(m.o.Worker.BootTs)
 	return doc
+}
+
+// barrier returns once a flush in progress (which may hold an account
+// removed since) has finished.
+func (w *statusWriter) barrier() {
+	w.flushing.Lock()
+	defer w.flushing.Unlock()
 }
