@@ -46,14 +46,14 @@ func HTTPClientFor(addr string) *http.Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: tagged(&http.Transport{
 		DialContext: dial,
 		// The "TLS" dial returns a plain connection: the fake speaks HTTP/1.1
 		// websocket without TLS, and net/http accepts a non-TLS conn here.
 		DialTLSContext:    dial,
 		ForceAttemptHTTP2: false,
 		DisableKeepAlives: true,
-	}}
+	})}
 }
 
 // HTTPClient is HTTPClientFor(s.Addr()).

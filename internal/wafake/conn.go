@@ -30,6 +30,12 @@ type ConnRecord struct {
 	// Outcome says how the connection ended ("client closed", "replaced",
 	// "failure 401", "stream error 515", "dropped", "pair timeout", ...).
 	Outcome string
+	// Replaced is when a newer login of the device took its place: from
+	// then on the server routes nothing to it, whatever its socket does
+	// (a paused client closes it late).
+	Replaced time.Time
+	// Client is the connecting process's EnvClientTag, if any.
+	Client string
 }
 
 // Open reports whether the connection is still open.
@@ -41,6 +47,7 @@ type conn struct {
 	t      *transport
 	cancel context.CancelFunc
 	done   chan struct{}
+	client string // EnvClientTag of the connecting process
 
 	jid     types.JID // set at login, or at pairing
 	refs    []string
@@ -124,7 +131,7 @@ func (s *Server) IsLive(jid types.JID) bool {
 func (c *conn) run(ctx context.Context) error {
 	s := c.srv
 	s.mu.Lock()
-	s.records = append(s.records, ConnRecord{ID: c.id, Opened: time.Now()})
+	s.records = append(s.records, ConnRecord{ID: c.id, Opened: time.Now(), Client: c.client})
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -341,9 +348,13 @@ func (c *conn) login(ctx context.Context) {
 	}
 	old := s.live[jid]
 	s.live[jid] = c
+	now := time.Now()
 	for i := range s.records {
 		if s.records[i].ID == c.id {
-			s.records[i].LoggedIn = time.Now()
+			s.records[i].LoggedIn = now
+		}
+		if old != nil && s.records[i].ID == old.id {
+			s.records[i].Replaced = now
 		}
 	}
 	pending := dev.pendingNodes()

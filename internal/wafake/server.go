@@ -214,7 +214,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(1 << 24)
-	c := &conn{srv: s, t: &transport{ws: ws}, done: make(chan struct{})}
+	c := &conn{srv: s, t: &transport{ws: ws}, done: make(chan struct{}), client: r.Header.Get(clientHeader)}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	defer cancel()
