@@ -51,16 +51,14 @@ func (a *account) applyFix(ctx context.Context, res msgbuild.Result) error {
 		return err
 	}
 	// Asked first because a journal (Firestore mode) may accept an update
-	// for a target that does not exist and drop it when shipping.
-	_, ferr := st.FindMessage(ctx, a.id, target)
-	switch {
-	case ferr == nil:
+	// for a target that does not exist and drop it when shipping. When the
+	// store cannot tell (Firestore unreachable), the update goes to the
+	// store, which keeps it in order behind a target it has journaled.
+	if _, ferr := st.FindMessage(ctx, a.id, target); !errors.Is(ferr, store.ErrNotFound) {
 		err = a.applyStored(ctx, kind, payload)
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-	case !errors.Is(ferr, store.ErrNotFound):
-		return ferr
 	}
 	q := a.m.histWorker().queue()
 	if q == nil {
