@@ -12,6 +12,11 @@
 //
 // A run plans from one scan. Messages the daemon records meanwhile are not
 // in the plan, so they are never marked; marks update only the four mark
-// fields, so concurrent receipts on the same documents are kept; and
-// thread summaries are recomputed transactionally (see audit.Marker).
+// fields, so concurrent receipts on the same documents are kept; a mark is
+// written only while its document and canonical copy are as planned, and
+// documents that changed are planned again (audit.ErrChangedSincePlan);
+// thread summaries are written conditionally on what was read, never in a
+// transaction the daemon would wait for (see audit.Marker). A killed run
+// keeps its marks as its own: Runs lists it as interrupted, and the rerun
+// names it.
 package cleanup
