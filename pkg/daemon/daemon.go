@@ -349,7 +349,7 @@ func (d *Daemon) Status() Status {
 		PassiveReason: ls.Reason, LockRenewalError: ls.LastRenewalError,
 		SessionsPath: d.o.Sessions.Root(), SessionsDirWritable: d.writable, SessionsError: d.sessErr,
 		StoreBackend: d.o.StoreBackend, StoreReachable: d.health.Reachable, StoreError: d.health.LastError,
-		JournalBacklog: d.health.JournalBacklog, JournalOldest: d.health.JournalOldest,
+		JournalBacklog: d.health.JournalBacklog, JournalOldest: d.health.JournalOldest, JournalDeadLetters: d.health.JournalDeadLetters,
 		Accounts: accts, Totals: d.totals, Boot: boot,
 	}
 	d.mgr.fillHistory(&st)
