@@ -37,9 +37,10 @@ func IsMessageDocID(docID, accountID, waMessageID string) bool {
 	return string(h[:24]) == docID
 }
 
-// MappingID is the id of message_ids/{…}: <accountId>__<waMessageId>.
+// MappingID is the id of message_ids/{…}: <accountId>__<waMessageId> where
+// Firestore takes that id as it is, else a hash; see MappingDocID.
 func MappingID(accountID, waMessageID string) string {
-	return accountID + "__" + waMessageID
+	return MappingDocID(accountID, waMessageID)
 }
 
 // StableKey is <accountId>|<canonicalJid>|<waMessageId>|<fromMe 1/0>|<participant>.
