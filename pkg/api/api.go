@@ -212,7 +212,15 @@ func (a *API) Register(mux *http.ServeMux) {
 
 // Authorized reports whether r carries a valid token of an allowed user;
 // the daemon uses it for the dashboard and /metrics of remote callers.
+// Its failures are logged and throttled like the API routes' (authguard.go).
 func (a *API) Authorized(r *http.Request) bool {
+	if blocked, _ := a.guard.blocked(r); blocked {
+		return false
+	}
 	p, err := a.auth.authenticate(r)
-	return err == nil && a.allowed(p, roleReader)
+	if err != nil {
+		a.authFailure(r, err)
+		return false
+	}
+	return a.allowed(p, roleReader)
 }

@@ -271,3 +271,30 @@ func TestAuthThrottleBehindTrustedProxy(t *testing.T) {
 		t.Fatalf("X-Forwarded-For believed without a trusted proxy: %d", c)
 	}
 }
+
+// The daemon asks Authorized for remote callers of the dashboard and
+// /metrics: those failures are logged and throttled like the API's.
+func TestAuthorizedFailuresCountToo(t *testing.T) {
+	var buf syncBuf
+	e := newEnv(t, withLog(&buf), func(o *Options, d *Deps) { o.AuthFailuresPerMinute = 3 })
+	ask := func(tok string) bool {
+		r, _ := http.NewRequest("GET", "http://wactl/api/status/dashboard", nil)
+		r.RemoteAddr = "198.51.100.5:1234"
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return e.api.Authorized(r)
+	}
+	if !ask(e.user) {
+		t.Fatal("valid user refused")
+	}
+	for i := 0; i < 3; i++ {
+		if ask("guess-" + itoa(i)) {
+			t.Fatal("guess accepted")
+		}
+	}
+	if ask(e.user) {
+		t.Fatal("a throttled address was let in")
+	}
+	if !strings.Contains(buf.String(), `"remote":"198.51.100.5"`) || strings.Contains(buf.String(), "guess-") {
+		t.Fatalf("log: %s", buf.String())
+	}
+}
