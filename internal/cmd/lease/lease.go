@@ -23,7 +23,6 @@ func New(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lease",
 		Short: "Operate on the Firestore lease shared with the old service",
-		Args:  cmdutil.NoArgs,
 	}
 	cmd.AddCommand(newRelease(f))
 	return cmd
