@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/daemon"
 	"github.com/wactl/wactl/pkg/dedupe"
+	"github.com/wactl/wactl/pkg/histq"
 	"github.com/wactl/wactl/pkg/store"
 )
 
@@ -246,4 +248,33 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestHistoryBacklogOfAnotherAccountDoesNotBlock: notifications queued for
+// an account this instance does not drive (offline, removed) stay queued
+// and do not hold up another account's history.
+func TestHistoryBacklogOfAnotherAccountDoesNotBlock(t *testing.T) {
+	r, accts := newRig(t, "40711000064")
+	run := r.start("host-a", r.st)
+	run.waitHealth(t, "connected", connected(1))
+	a, ctx := accts[0], context.Background()
+	q, err := histq.Open(filepath.Join(r.dataDir, histq.FileName), histq.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := 0; i < 20; i++ {
+		if _, err := q.Put(ctx, "account_prod_offline", fmt.Sprintf("OFF%d", i), []byte("n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.srv.SendHistoryNotification(ctx, a.Device, historyChunk(4, 2, 10, time.Now().Add(-time.Hour)), wafake.HistoryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 15*time.Second, "history recorded past the other account's backlog", func() bool {
+		return countHistory(t, r.st, a, 4, 2) == 20
+	})
+	if s, _ := run.manager(t).HistoryStatus(ctx); s.PerAccountPending["account_prod_offline"] != 20 {
+		t.Fatalf("the other account's backlog: %v", s.PerAccountPending)
+	}
 }

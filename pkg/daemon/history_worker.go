@@ -42,7 +42,7 @@ func (h *historyWorker) step(ctx context.Context) bool {
 	if q == nil || !h.m.Active() {
 		return false
 	}
-	due, err := q.Due(ctx, h.m.o.Now(), 8)
+	due, err := q.DueRefs(ctx, h.m.o.Now(), 1000)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.m.log.Error("history queue unreadable", "err", err)
@@ -50,12 +50,12 @@ func (h *historyWorker) step(ctx context.Context) bool {
 		return false
 	}
 	progress := false
-	for _, e := range due {
+	for _, ref := range due {
 		if ctx.Err() != nil || !h.m.Active() {
 			return false
 		}
 		h.m.mu.Lock()
-		a := h.m.accounts[e.AccountID]
+		a := h.m.accounts[ref.AccountID]
 		h.m.mu.Unlock()
 		if a == nil {
 			continue
@@ -65,6 +65,10 @@ func (h *historyWorker) step(ctx context.Context) bool {
 		a.mu.Unlock()
 		if cli == nil {
 			continue // not connected on this instance (yet): it stays queued
+		}
+		e, err := q.Get(ctx, ref.ID)
+		if err != nil {
+			continue // finished meanwhile
 		}
 		if h.process(ctx, q, a, cli, e) {
 			progress = true

@@ -269,3 +269,29 @@ func (q *Queue) Defer(ctx context.Context, id int64, errText string, next time.T
 	}
 	return nil
 }
+
+// Ref names a due entry without loading its notification.
+type Ref struct {
+	ID        int64
+	AccountID string
+}
+
+// DueRefs lists up to limit entries due at now, oldest first: the worker
+// picks those whose account it can serve, so an offline account's backlog
+// never holds up another's.
+func (q *Queue) DueRefs(ctx context.Context, now time.Time, limit int) ([]Ref, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id, account FROM entries WHERE next_ms <= ? ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("history queue: due: %w", err)
+	}
+	defer rows.Close()
+	var out []Ref
+	for rows.Next() {
+		var r Ref
+		if err := rows.Scan(&r.ID, &r.AccountID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
