@@ -32,7 +32,7 @@ func TestReferenceUnitPasses(t *testing.T) {
 	writeUnit(t, env, referenceUnit(t))
 	r := runCheck(t, env, "systemd.unit")
 	wantStatus(t, r, OK, "matches")
-	if evidence(r, "sessions_path") != "/var/lib/wactl/sessions" || evidence(r, "INSTANCE_ID") != "host-a" {
+	if evidence(r, "sessions_path") != "/var/lib/wactl/sessions" || evidence(r, "INSTANCE_ID") != "wactl-host-a" {
 		t.Fatal(r.Evidence)
 	}
 	ref := ParseUnit(referenceUnit(t))
