@@ -335,9 +335,14 @@ func (a *API) accountError(w http.ResponseWriter, r *http.Request, id, op string
 		a.passive(w, r)
 	case errors.Is(err, context.DeadlineExceeded):
 		fail(w, r, http.StatusGatewayTimeout, "timeout", op+" did not finish in time; retry")
-	default:
+	case diskFull(err):
 		a.log.Error(op+" failed", "account", id, "err", err)
-		fail(w, r, http.StatusInternalServerError, "internal", op+" failed: "+err.Error())
+		failDiskFull(w, r)
+	default:
+		// The error names server paths: the log keeps it, the answer
+		// points there (issue 16 item 10).
+		a.log.Error(op+" failed", "account", id, "err", err)
+		fail(w, r, http.StatusInternalServerError, "internal", op+" failed; the daemon's log has the cause (request "+requestID(r)+")")
 	}
 }
 

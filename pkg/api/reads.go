@@ -225,6 +225,10 @@ func (a *API) readFailed(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	a.log.Error("store read failed", "err", err)
+	if diskFull(err) {
+		failDiskFull(w, r)
+		return
+	}
 	fail(w, r, http.StatusServiceUnavailable, "store_unavailable", "the message store cannot be read right now; retry shortly")
 }
 

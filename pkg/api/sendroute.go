@@ -210,8 +210,11 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, errRecord):
 			a.log.Error("message sent but not recorded", "account", q.AccountID, "messageId", info.ID, "err", err)
-			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent",
-				"message": "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"})
+			msg := "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"
+			if diskFull(err) {
+				msg += "; " + diskFullMsg
+			}
+			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": msg})
 			return
 		case errors.Is(err, ErrNotConnected):
 			// Lost the connection meanwhile: queue it.
@@ -255,5 +258,9 @@ func orString(s, def string) string {
 
 func (a *API) storeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error("store unavailable", "err", err)
+	if diskFull(err) {
+		failDiskFull(w, r)
+		return
+	}
 	fail(w, r, http.StatusServiceUnavailable, "store_unavailable", "the message store cannot be read right now, so the send cannot be deduplicated; retry with the same X-Request-ID")
 }
