@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/charmbracelet/x/ansi"
 	"io"
 	"strings"
 	"time"
@@ -30,34 +32,60 @@ func (m Marks) of(s Status) string {
 	return m.Skip
 }
 
-// WriteText renders the report for a terminal: checklist, evidence,
-// verdict and fix steps, like the seed audit.
-func WriteText(w io.Writer, rep *Report, m Marks) error {
+// TextOptions shape the text rendering.
+type TextOptions struct {
+	// Verbose shows the evidence and notes of passing checks too; failed
+	// and warned checks always show theirs.
+	Verbose bool
+	// Width wraps prose (summaries, evidence, notes) to this many display
+	// columns; 0 does not wrap. Commands are never wrapped (they must stay
+	// exact); a trailing comment moves onto its own line instead.
+	Width int
+}
+
+// WriteText renders the report for a terminal: one line per passing
+// check, evidence for the others, the verdict and the fix steps.
+func WriteText(w io.Writer, rep *Report, m Marks, opts ...TextOptions) error {
+	var o TextOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s — host %s, instance %s, %s\n\n", m.Bold("wactl doctor"), orDash(rep.Host), orDash(rep.InstanceID),
-		rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	para := func(indent, hang int, text string) {
+		b.WriteString(wrapText(strings.Repeat(" ", indent)+text, o.Width, hang))
+		b.WriteByte('\n')
+	}
+	para(0, 2, fmt.Sprintf("%s — host %s, instance %s, %s", m.Bold("wactl doctor"), orDash(rep.Host), orDash(rep.InstanceID),
+		rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC")))
+	b.WriteByte('\n')
 	width := 0
 	for _, c := range rep.Checks {
 		width = max(width, len(c.Name))
 	}
+	// A summary wraps under itself unless that leaves it too narrow.
+	hang := width + 4
+	if o.Width > 0 && o.Width-hang < 40 {
+		hang = 4
+	}
 	for _, c := range rep.Checks {
-		fmt.Fprintf(&b, "%s %-*s  %s\n", m.of(c.Status), width, c.Name, c.Summary)
-		if c.Status == Skip {
+		para(0, hang, fmt.Sprintf("%s %-*s  %s", m.of(c.Status), width, c.Name, c.Summary))
+		if c.Status == Skip || (c.Status == OK && !o.Verbose) {
 			continue
 		}
 		for _, e := range c.Evidence {
-			fmt.Fprintf(&b, "    %s=%s\n", e.Key, e.Value)
+			para(4, 6, e.Key+"="+e.Value)
 		}
 		for _, n := range c.Notes {
-			fmt.Fprintf(&b, "    note: %s\n", n)
+			para(4, 6, "note: "+n)
 		}
 	}
-	fmt.Fprintf(&b, "\n%s %s  (%d ok, %d warn, %d fail, %d skipped)\n", m.Bold("Verdict:"), m.Bold(rep.Verdict),
-		rep.Counts.OK, rep.Counts.Warn, rep.Counts.Fail, rep.Counts.Skip)
+	b.WriteByte('\n')
+	para(0, 2, fmt.Sprintf("%s %s  (%d ok, %d warn, %d fail, %d skipped)", m.Bold("Verdict:"), m.Bold(rep.Verdict),
+		rep.Counts.OK, rep.Counts.Warn, rep.Counts.Fail, rep.Counts.Skip))
 	if len(rep.Blocking) > 0 {
 		b.WriteString("Blocking reasons:\n")
 		for _, br := range rep.Blocking {
-			fmt.Fprintf(&b, "  - %s\n", br)
+			para(2, 4, "- "+br)
 		}
 	}
 	if steps := fixSteps(rep); len(steps) > 0 {
@@ -67,9 +95,9 @@ func WriteText(w io.Writer, rep *Report, m Marks) error {
 			if s.fix.Auto {
 				auto = "  [--fix applies this]"
 			}
-			fmt.Fprintf(&b, "%d) %s: %s%s\n", i+1, s.check, s.fix.Summary, auto)
+			para(0, 3, fmt.Sprintf("%d) %s: %s%s", i+1, s.check, s.fix.Summary, auto))
 			for _, c := range s.fix.Commands {
-				for _, line := range strings.Split(c, "\n") {
+				for _, line := range commandLines(c, o.Width-3) {
 					fmt.Fprintf(&b, "   %s\n", line)
 				}
 			}
@@ -77,6 +105,41 @@ func WriteText(w io.Writer, rep *Report, m Marks) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wrapText word-wraps s to width display columns (ANSI escapes take none),
+// indenting continuation lines by hang; width 0 leaves s alone.
+func wrapText(s string, width, hang int) string {
+	if width <= 0 || ansi.StringWidth(s) <= width {
+		return s
+	}
+	first := ansi.Wrap(s, width, "")
+	lines := strings.Split(first, "\n")
+	if len(lines) == 1 {
+		return s
+	}
+	rest := strings.TrimLeft(strings.Join(lines[1:], " "), " ")
+	pad := strings.Repeat(" ", hang)
+	more := strings.Split(ansi.Wrap(rest, max(width-hang, 20), ""), "\n")
+	for i := range more {
+		more[i] = pad + strings.TrimSpace(more[i])
+	}
+	return strings.TrimRight(lines[0], " ") + "\n" + strings.Join(more, "\n")
+}
+
+// commandLines splits a fix command for display: its lines as they are,
+// and a one-line command too wide for width with its trailing "# comment"
+// on a comment line of its own above it. The command stays exact.
+func commandLines(c string, width int) []string {
+	lines := strings.Split(c, "\n")
+	if width <= 0 || len(lines) > 1 || ansi.StringWidth(c) <= width {
+		return lines
+	}
+	cmd, comment, ok := strings.Cut(c, "   # ")
+	if !ok || strings.ContainsAny(cmd, "'\"") {
+		return lines
+	}
+	return []string{"# " + comment, strings.TrimRight(cmd, " ")}
 }
 
 type step struct {

@@ -61,7 +61,10 @@ type Options struct {
 	ExcludeMarked bool
 	Top           int
 	JSON          bool
-	Now           func() time.Time
+	// Quiet (cron): print nothing when there are no duplicates, the text
+	// report (or JSON with --json) when there are.
+	Quiet bool
+	Now   func() time.Time
 }
 
 // New returns `wactl audit`.
@@ -108,6 +111,11 @@ outsideWindow, overLimit, excludedMarked; scanned = totalDocs + skipped.
 'wactl cleanup', which is why a plain audit keeps counting them.
 
 Output is a table on a terminal and JSON with --json or when piped.
+--quiet (-q) is for cron: nothing at all when there are no duplicates (so
+cron sends no mail), the text report when there are (JSON with --json), and
+the exit code either way. A crontab line (/etc/cron.d/wactl):
+
+  17 * * * * wactl wactl audit duplicates --quiet
 
 Exit codes: 0 no duplicates, 3 duplicates found, 1 the audit failed (store
 unreachable, missing Firestore index: the error names the index and the
@@ -122,6 +130,7 @@ command creating it), 2 bad flags.`,
 	cmd.Flags().BoolVar(&o.ExcludeMarked, "exclude-marked", false, "leave out documents marked isDuplicate:true")
 	cmd.Flags().IntVar(&o.Top, "top", 10, "groups to list")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON (the default when stdout is not a terminal)")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing when there are no duplicates, the text report when there are (cron)")
 	return cmd
 }
 
@@ -144,7 +153,10 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	if o.JSON || !o.IO.IsStdoutTTY() {
+	if o.Quiet && r.DuplicatesCount == 0 {
+		return nil
+	}
+	if o.JSON || (!o.IO.IsStdoutTTY() && !o.Quiet) {
 		if err := cmdutil.WriteJSON(o.IO.Out, r); err != nil {
 			return err
 		}

@@ -22,14 +22,19 @@ import (
 
 // Options of `wactl doctor`.
 type Options struct {
-	IO          *iostreams.IOStreams
-	JSON        bool
-	Markdown    bool
-	Offline     bool
-	Deep        bool
-	Fix         bool
-	Yes         bool
-	Strict      bool // warnings count as problems
+	IO       *iostreams.IOStreams
+	JSON     bool
+	Markdown bool
+	Offline  bool
+	Deep     bool
+	Fix      bool
+	Yes      bool
+	Strict   bool // warnings count as problems
+	// Quiet (cron): print nothing when doctor finds no problem, the whole
+	// report when it does.
+	Quiet bool
+	// Verbose shows the evidence of passing checks too.
+	Verbose     bool
 	RestartTest bool
 	Only        []string
 	Unit        string
@@ -55,7 +60,16 @@ problem. --fix applies the safe fixes (create/chown/chmod the sessions dir,
 write a systemd drop-in) after asking; it never deletes anything.
 
 Run as root to see everything; as another user doctor skips what it cannot
-see and says so. --offline skips the daemon and the network.`,
+see and says so. --offline skips the daemon and the network.
+
+A passing check takes one line; -v shows its evidence too. Failed and
+warned checks always show theirs. --json is always complete.
+
+--quiet (-q) is for cron: nothing at all when there is no problem (with
+--strict: no warning either), the full report when there is, and the exit
+code either way. A crontab line (/etc/cron.d/wactl):
+
+  23 * * * * root wactl doctor --quiet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.JSON && opts.Markdown {
@@ -83,6 +97,8 @@ see and says so. --offline skips the daemon and the network.`,
 	fl.BoolVar(&opts.Fix, "fix", false, "apply the safe fixes after showing them")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "with --fix: do not ask")
 	fl.BoolVar(&opts.Strict, "strict", false, "exit 3 on warnings too")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when there is no problem, the report when there is (cron)")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the evidence of passing checks too")
 	fl.BoolVar(&opts.RestartTest, "restart-test", false, "restart the service and check the accounts reconnect without QR (root, systemd)")
 	fl.StringSliceVar(&opts.Only, "only", nil, "run only these checks (name or prefix, e.g. sessions,daemon.burst)")
 	fl.StringVar(&opts.Unit, "unit", "wactl", "systemd unit name")
@@ -118,6 +134,10 @@ func Run(ctx context.Context, opts *Options) error {
 		return cmdutil.FlagErrorf("--only %s matches no check; checks: %s", strings.Join(opts.Only, ","), strings.Join(doctor.Names(doctor.Checks()), ", "))
 	}
 	rep := doctor.Run(ctx, env, checks)
+	problems := func(rep *doctor.Report) bool { return rep.Problems() || (opts.Strict && rep.Counts.Warn > 0) }
+	if opts.Quiet && !problems(rep) && !opts.Fix {
+		return nil
+	}
 	if err := render(opts, rep); err != nil {
 		return err
 	}
@@ -137,7 +157,7 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
-	if rep.Problems() || (opts.Strict && rep.Counts.Warn > 0) {
+	if problems(rep) {
 		return &cmdutil.ExitError{Code: cmdutil.ExitProblems, Silent: true}
 	}
 	return nil
@@ -151,7 +171,17 @@ func render(opts *Options, rep *doctor.Report) error {
 		return doctor.WriteMarkdown(opts.IO.Out, rep)
 	}
 	st := opts.IO.StyleOut()
-	return doctor.WriteText(opts.IO.Out, rep, doctor.Marks{OK: st.OK(), Warn: st.Warn(), Fail: st.Fail(), Skip: st.Dim("-"), Bold: st.Bold})
+	return doctor.WriteText(opts.IO.Out, rep, doctor.Marks{OK: st.OK(), Warn: st.Warn(), Fail: st.Fail(), Skip: st.Dim("-"), Bold: st.Bold},
+		doctor.TextOptions{Verbose: opts.Verbose, Width: textWidth(opts.IO)})
+}
+
+// textWidth is the terminal's width when stdout is one; 0 (no wrapping)
+// in a pipe or a file.
+func textWidth(io *iostreams.IOStreams) int {
+	if !io.IsStdoutTTY() {
+		return 0
+	}
+	return io.TerminalWidth()
 }
 
 // applyFixes shows the safe fixes, asks (or takes --yes) and applies them.
