@@ -27,16 +27,14 @@ func legacyLease(r *Result, env *Env, cfg *config.Config, v lock.LeaseView) (han
 	r.add("lease_unwritten_for", v.SinceWrite.Round(time.Second))
 	release := fmt.Sprintf("wactl lease release --holder %s", shellQuote(v.Holder))
 	ours := v.Holder == cfg.InstanceID || v.Holder == env.Hostname
-	if ours {
-		which := "this instance's id"
-		if v.Holder != cfg.InstanceID {
-			which = "this host's name (the old service's INSTANCE_ID=%H)"
-		}
-		r.warn(fmt.Sprintf("the lease is held under %s (%s) by a process that is not this wactl — the old service? It treats a lease with its own id as its own, so with one id both can be ACTIVE", which, v.Holder))
-		if v.Holder == cfg.InstanceID {
-			r.fix(Fix{Summary: "give wactl its own instance id (the shipped unit uses wactl-%H)",
-				Commands: []string{"sudo systemctl edit wactl   # [Service] Environment=INSTANCE_ID=wactl-%H"}})
-		}
+	switch {
+	case ours && v.Holder == cfg.InstanceID:
+		r.warn(fmt.Sprintf("the lease is held under this instance's id (%s) by a process that is not this wactl — the old service? It treats a lease with its own id as its own, so with one id both can be ACTIVE", v.Holder))
+		r.fix(Fix{Summary: "give wactl its own instance id (the shipped unit uses wactl-%H)",
+			Commands: []string{"sudo systemctl edit wactl   # [Service] Environment=INSTANCE_ID=wactl-%H"}})
+		handled = true
+	case ours:
+		r.warn(fmt.Sprintf("the lease is held under this host's name (%s, the old service's INSTANCE_ID=%%H) by a process that is not this wactl: the old service on this host; wactl stays PASSIVE until it is stopped and its lease ends", v.Holder))
 		handled = true
 	}
 	if v.StaleLegacy(legacyRenew) {
