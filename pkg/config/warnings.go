@@ -18,6 +18,14 @@ func ConfigWarnings(c *Config) Problems {
 		w.add("api.allowed_uids", "", fmt.Sprintf("no reader allowlist: every verified user of Firebase project %q can read every conversation; "+
 			"list the readers in api.allowed_uids or api.allowed_emails", a.FirebaseProjectID))
 	}
+	if a.FirebaseProjectID != "" && a.AllowAnonymous {
+		w.add("api.allow_anonymous", "", "anonymous sign-ins of the Firebase project are accepted: anyone who can open the app can sign in; "+
+			"set it to false unless an allowlist limits readers")
+	}
+	if a.FirebaseProjectID != "" && a.AllowUnverifiedEmail && len(a.AllowedEmails) > 0 {
+		w.add("api.allow_unverified_email", "", "api.allowed_emails matches e-mail addresses nobody verified: anyone can sign up "+
+			"with a listed address; set it to false")
+	}
 	return w
 }
 

@@ -83,6 +83,11 @@ func TestNoReaderAllowlistWarns(t *testing.T) {
 	if w := warningTexts(l); strings.Contains(w, "allowlist") {
 		t.Fatalf("allowlist set, still warned: %q", w)
 	}
+	l = mustLoad(t, opts(env("WACTL_API_FIREBASE_PROJECT_ID", "shop-prod", "WACTL_API_ALLOWED_EMAILS", "a@shop.example",
+		"WACTL_API_ALLOW_ANONYMOUS", "true", "WACTL_API_ALLOW_UNVERIFIED_EMAIL", "true"), nil))
+	if w := warningTexts(l); !strings.Contains(w, "api.allow_anonymous") || !strings.Contains(w, "api.allow_unverified_email") {
+		t.Fatalf("opened-up sign-ins not warned about: %q", w)
+	}
 	// No Firebase project: no Firebase users, nothing to warn about.
 	if w := warningTexts(mustLoad(t, opts(env(), nil))); w != "" {
 		t.Fatalf("defaults warn: %q", w)

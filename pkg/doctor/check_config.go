@@ -40,9 +40,12 @@ func checkConfigLoad(_ context.Context, env *Env) Result {
 		for _, w := range ws {
 			r.note("%s", w.String())
 		}
-		r.warn(ws[0].Msg)
-		r.fix(Fix{Summary: "list who may read conversations in api.allowed_emails or api.allowed_uids (config file or WACTL_API_ALLOWED_EMAILS)",
-			Commands: []string{"wactl config validate"}})
+		r.warn(ws[0].Key + ": " + ws[0].Msg)
+		fix := Fix{Summary: "change the keys named above", Commands: []string{"wactl config validate"}}
+		if ws[0].Key == "api.allowed_uids" {
+			fix.Summary = "list who may read conversations in api.allowed_emails or api.allowed_uids (config file or WACTL_API_ALLOWED_EMAILS)"
+		}
+		r.fix(fix)
 		return r
 	}
 	r.set(OK, "configuration loads and validates")
