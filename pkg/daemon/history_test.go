@@ -19,12 +19,15 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/daemon"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/histq"
 	"github.com/wactl/wactl/pkg/store"
+	fsstore "github.com/wactl/wactl/pkg/store/firestore"
+	"github.com/wactl/wactl/pkg/store/journal"
 )
 
 // historyRefusingStore refuses RecordHistory while failing is set.
@@ -80,15 +83,43 @@ func countHistory(t *testing.T, st store.Store, a watest.Account, chunk, convs i
 // TestHistoryStoreRefusalRecordedAfterRecovery: while the store refuses
 // history batches, a history sync (blob on the media server) is still
 // accepted — it is durable in the history queue — and it is recorded in
-// full once the store recovers. (On ca70e15 it was acknowledged and lost.)
+// full once the store recovers, on the embedded store and in Firestore mode
+// (journal + emulator). (On ca70e15 it was acknowledged and lost.)
 func TestHistoryStoreRefusalRecordedAfterRecovery(t *testing.T) {
-	r, accts := newRig(t, "40711000061")
-	fs := &historyRefusingStore{Store: r.st}
+	for _, backend := range []string{"embedded", "firestore"} {
+		t.Run(backend, func(t *testing.T) {
+			r, accts := newRig(t, "40711000061")
+			var st store.Store = r.st
+			if backend == "firestore" {
+				st = journaled(t, r.dataDir)
+			}
+			testHistoryRefusal(t, r, accts[0], st)
+		})
+	}
+}
+
+// journaled is the Firestore mode's store: the emulator behind a journal.
+func journaled(t *testing.T, dir string) store.Store {
+	client, _ := fsemu.NewClient(t)
+	fs, err := fsstore.Open(context.Background(), fsstore.Options{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(filepath.Join(dir, "journal.db"), fs, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func testHistoryRefusal(t *testing.T, r *rig, a watest.Account, st store.Store) {
+	fs := &historyRefusingStore{Store: st}
 	run := r.startWith("host-a", fs, func(o *daemon.Options) {
 		o.HistoryPolicy = daemon.HistoryPolicy{StoreBackoff: func(int) time.Duration { return 50 * time.Millisecond }}
 	})
 	run.waitHealth(t, "connected", connected(1))
-	a, ctx := accts[0], context.Background()
+	ctx := context.Background()
 	fs.failing.Store(true)
 	sent, err := r.srv.SendHistoryNotification(ctx, a.Device, historyChunk(1, 5, 200, time.Now().Add(-72*time.Hour)), wafake.HistoryOptions{})
 	if err != nil {
@@ -98,12 +129,12 @@ func TestHistoryStoreRefusalRecordedAfterRecovery(t *testing.T) {
 	if err := r.srv.WaitDelivered(ctx, a.Device, sent.ID); err != nil {
 		t.Fatal(err) // accepted: it is in the durable queue
 	}
-	if n := countHistory(t, r.st, a, 1, 5); n != 0 {
+	if n := countHistory(t, st, a, 1, 5); n != 0 {
 		t.Fatalf("%d documents while the store refuses", n)
 	}
 	fs.failing.Store(false)
-	watest.Eventually(t, 20*time.Second, "history recorded after recovery", func() bool {
-		return countHistory(t, r.st, a, 1, 5) == 1000
+	watest.Eventually(t, 30*time.Second, "history recorded after recovery", func() bool {
+		return countHistory(t, st, a, 1, 5) == 1000
 	})
 	watest.Eventually(t, 10*time.Second, "queue drained", func() bool {
 		s, err := run.manager(t).HistoryStatus(ctx)
