@@ -60,10 +60,10 @@ type account struct {
 	// Connecting goes through Manager.connect (connect.go) only.
 	connCtx      context.Context // the client's connection lifetime; nil until its first connect
 	connCancel   context.CancelFunc
-	connecting   int   // connects in flight through the gate
-	connEpoch    int64 // lease epoch the last connect was allowed under
-	reconnecting bool  // a reconnect loop runs for the current client
-	gen          int   // bumped by stop: retry loops of an older generation end
+	connecting   int               // connects in flight through the gate
+	connEpoch    int64             // lease epoch the last connect was allowed under
+	reconnecting *whatsmeow.Client // the client a reconnect loop runs for
+	gen          int               // bumped by stop: retry loops of an older generation end
 	retry        retryState
 	closer       clientCloser // every disconnect of this account's clients
 }

@@ -115,16 +115,18 @@ func (a *account) reconnect(cli *whatsmeow.Client, why string, delay time.Durati
 		return
 	}
 	a.mu.Lock()
-	if a.reconnecting || a.cli != cli {
+	if a.reconnecting == cli || a.cli != cli {
 		a.mu.Unlock()
 		return
 	}
-	a.reconnecting = true
+	a.reconnecting = cli
 	a.mu.Unlock()
 	go func() {
 		defer func() {
 			a.mu.Lock()
-			a.reconnecting = false
+			if a.reconnecting == cli {
+				a.reconnecting = nil
+			}
 			a.mu.Unlock()
 		}()
 		for attempt := 1; ; attempt++ {
