@@ -273,3 +273,43 @@ func TestLongWhatsAppIDShips(t *testing.T) {
 		t.Fatalf("health %+v", h)
 	}
 }
+
+// A receipt journaled behind a refused message of its account waits until
+// that message is dead-lettered (it might target it), then ships: nothing
+// behind a refusal is lost or reordered before its target.
+func TestUpdateBehindRefusedEntryShipsAfterIt(t *testing.T) {
+	t.Parallel()
+	c, project := fsemu.NewClient(t)
+	j := open(t, fsemu.Host(t), project, filepath.Join(t.TempDir(), "journal.db"), journal.Options{
+		NoInline: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		MaxRefusals: 2, RefusalBackoff: 300 * time.Millisecond,
+	}, false, nil)
+	ctx := context.Background()
+	target := msg(3)
+	for _, m := range []store.Message{target, poison(1)} {
+		if _, err := j.RecordMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.UpdateReceipt(ctx, store.Receipt{AccountID: testAccount, WAMessageIDs: []string{target.WAMessageID}, Status: "read"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.RecordMessage(ctx, goodOther(4)); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := j.Flush(fctx); err != nil {
+		t.Fatalf("flush: %v (health %+v)", err, j.Health(ctx))
+	}
+	snap, err := c.Collection("threads").Doc(target.ThreadID).Collection("messages").Doc(target.DocID).Get(ctx)
+	if err != nil || snap.Data()["status"] != "read" {
+		t.Fatalf("receipt behind a refused entry: %v, %v", snap.Data()["status"], err)
+	}
+	if !messageLanded(t, c, goodOther(4), 0) {
+		t.Fatal("the other account's message did not land")
+	}
+	if h := j.Health(ctx); h.JournalDeadLetters != 1 || h.JournalBacklog != 0 {
+		t.Fatalf("health %+v", h)
+	}
+}
