@@ -181,6 +181,7 @@ func (m *Manager) CloseHistory() {
 	if q != nil {
 		q.Close()
 	}
+	workers.Delete(m)
 }
 
 func (h *historyWorker) queue() *histq.Queue {
