@@ -15,9 +15,10 @@ import (
 // A caller is local when it connects over loopback directly: not through a
 // proxy. Through a proxy every client of the proxy would be "local", and a
 // proxy on this host connects over loopback too, often without
-// X-Forwarded-For (nginx's default). So a proxy must be named
-// (http.trusted_proxies): its requests, and any request that carries a
-// forwarding header, count as remote. Remote callers need the status token
+// X-Forwarded-For (nginx's default). So a request counts as remote when
+// its peer is a named proxy (http.trusted_proxies), when it carries a
+// forwarding header, or when it speaks HTTP/1.0 (nginx's default to its
+// upstream). Remote callers need the status token
 // (http.status_token) or the API's auth.
 type statusAccess struct {
 	tokenHash      [32]byte
@@ -55,8 +56,19 @@ func (a *statusAccess) tokenOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(h[:], a.tokenHash[:]) == 1
 }
 
+// proxyHeaders mark a request that came through a proxy.
+var proxyHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "Via", "X-Forwarded-Proto", "X-Forwarded-Host"}
+
 func (a *statusAccess) local(r *http.Request) bool {
-	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
+	for _, h := range proxyHeaders {
+		if len(r.Header[h]) > 0 {
+			return false
+		}
+	}
+	// nginx's default proxy_pass speaks HTTP/1.0 to its upstream and adds
+	// none of the headers above; local tools (curl, Go, Prometheus) speak
+	// HTTP/1.1.
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 		return false
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -66,3 +66,32 @@ func TestStatusRoutesBehindASameHostProxy(t *testing.T) {
 		t.Fatalf("empty bearer with no status token: %d", rec.Code)
 	}
 }
+
+// TestNginxDefaultProxyIsNotLocal: nginx's default proxy_pass speaks
+// HTTP/1.0 to the upstream and adds no forwarding header; even with no
+// http.trusted_proxies its requests are not taken as local.
+func TestNginxDefaultProxyIsNotLocal(t *testing.T) {
+	h := NewHandler(HandlerOptions{Status: sampleStatus})
+	for name, mk := range map[string]func(*http.Request){
+		"http/1.0": func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0 },
+		"via":      func(r *http.Request) { r.Header.Set("Via", "1.1 proxy") },
+		"xfproto":  func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") },
+		"xrealip":  func(r *http.Request) { r.Header.Set("X-Real-IP", "198.51.100.7") },
+	} {
+		req := httptest.NewRequest("GET", "/api/status/dashboard", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		mk(req)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s: %d", name, rec.Code)
+		}
+	}
+	req := httptest.NewRequest("GET", "/api/status/dashboard", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("a local HTTP/1.1 caller: %d", rec.Code)
+	}
+}
