@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,10 @@ func (d *Daemon) startAdmin(path string) (*adminServer, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(d.Status())
 	})
-	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// No body or write deadline: a pairing streams for minutes. The socket
+	// is 0600 in a 0700 directory; headers are still bounded.
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(d.log.With("component", "admin").Handler(), slog.LevelWarn)}
 	go a.srv.Serve(ln)
 	return a, nil
 }
