@@ -96,3 +96,29 @@ func TestSystemHonoursClicolorForce(t *testing.T) {
 		t.Fatal("NO_COLOR must win over CLICOLOR_FORCE")
 	}
 }
+
+// FitTable keeps a table within the width: droppable columns go first
+// (highest Drop), then wrapping columns wrap; coloured cells line up.
+func TestFitTableDropsThenWraps(t *testing.T) {
+	s, _, out, _ := Test()
+	s.SetTTY(false, true, false)
+	st := s.StyleOut()
+	id := "account_prod_0123456789abcdef0123456789abcdef"
+	cols := []Column{{Header: "ID"}, {Header: "NOTE", Wrap: true}, {Header: "EXTRA", Drop: 1}, {Header: "STATE"}}
+	rows := [][]string{{id, strings.Repeat("word ", 12), "dropme-dropme-dropme", st.Green("connected")}, {"short", "n", "x", st.Red("corrupt")}}
+	dropped, err := st.FitTable(out, 80, cols, rows)
+	if err != nil || len(dropped) != 1 || dropped[0] != "EXTRA" {
+		t.Fatalf("dropped %v, %v", dropped, err)
+	}
+	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if w := Width(l); w > 80 {
+			t.Errorf("%d columns: %q", w, l)
+		}
+	}
+	if !strings.Contains(out.String(), id+"  word") || strings.Contains(out.String(), "dropme") {
+		t.Fatalf("id cut or column not dropped:\n%s", out)
+	}
+	if strings.Count(out.String(), "word") != 12 {
+		t.Fatalf("wrapping lost words:\n%s", out)
+	}
+}

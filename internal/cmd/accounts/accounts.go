@@ -118,7 +118,17 @@ func RunList(ctx context.Context, o *ListOptions) error {
 		}
 		table = append(table, []string{r.ID, dash(r.Name), dash(daemon.MaskPhone(r.Phone)), session, dash(r.State), dash(r.InUseBy)})
 	}
-	return st.Table(o.IO.Out, []string{"ACCOUNT", "NAME", "PHONE", "SESSION", "STATE", "IN USE BY"}, table)
+	// The id is copied whole (pair --account, accounts remove); on a narrow
+	// terminal the holder goes first, then the phone, then the name.
+	cols := []iostreams.Column{{Header: "ACCOUNT"}, {Header: "NAME", Drop: 2, Wrap: true}, {Header: "PHONE", Drop: 3},
+		{Header: "SESSION"}, {Header: "STATE"}, {Header: "IN USE BY", Drop: 4, Wrap: true}}
+	width := o.IO.TerminalWidth()
+	dropped, err := st.FitTable(o.IO.Out, width, cols, table)
+	if err == nil && len(dropped) > 0 {
+		_, err = fmt.Fprintln(o.IO.Out, st.Dim(iostreams.Wrap(fmt.Sprintf("(%s left out to fit %d columns; --json has every field)",
+			strings.Join(dropped, ", "), width), width, 1)))
+	}
+	return err
 }
 
 func dash(s string) string {

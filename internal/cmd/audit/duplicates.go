@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -171,6 +170,10 @@ func Run(ctx context.Context, o *Options) error {
 
 func printReport(io *iostreams.IOStreams, backend string, r *audit.Report) error {
 	st := io.StyleOut()
+	width := 0 // a pipe or a file (--quiet from cron) takes whole lines
+	if io.IsStdoutTTY() {
+		width = io.TerminalWidth()
+	}
 	mark := st.OK()
 	if r.DuplicatesCount > 0 {
 		mark = st.Warn()
@@ -179,24 +182,53 @@ func printReport(io *iostreams.IOStreams, backend string, r *audit.Report) error
 	if window == "" {
 		window = "none"
 	}
-	fmt.Fprintf(io.Out, "%s %d duplicates in %d documents (%d unique), %s store, window %s, limit %d, key %s\n",
+	var b strings.Builder
+	para := func(format string, a ...any) {
+		b.WriteString(iostreams.Wrap(fmt.Sprintf(format, a...), width, 4))
+		b.WriteByte('\n')
+	}
+	para("%s %d duplicates in %d documents (%d unique), %s store, window %s, limit %d, key %s",
 		mark, r.DuplicatesCount, r.TotalDocs, r.UniqueFingerprints, backend, window, r.Limit, r.Key)
-	fmt.Fprintf(io.Out, "  marked %d, active %d, scanned %d, parse failures %d, took %d ms\n",
+	para("  marked %d, active %d, scanned %d, parse failures %d, took %d ms",
 		r.MarkedDocs, r.ActiveDocs, r.Scanned, r.ParseFailures, r.TookMs)
-	fmt.Fprintf(io.Out, "  keys: %s; tsClient: %s\n", counts(r.KeyStrategyCounts), counts(r.TsClientShapes))
-	fmt.Fprintf(io.Out, "  read %d: grouped %d, skipped %s\n", r.Scanned, r.TotalDocs, counts(r.Skipped))
+	para("  keys: %s; tsClient: %s", counts(r.KeyStrategyCounts), counts(r.TsClientShapes))
+	para("  read %d: grouped %d, skipped %s", r.Scanned, r.TotalDocs, counts(r.Skipped))
 	if r.MarkedDocs > 0 && !r.ExcludeMarked {
-		fmt.Fprintln(io.Out, st.Dim("  marked documents are counted; --exclude-marked leaves them out"))
+		para("%s", st.Dim("  marked documents are counted; --exclude-marked leaves them out"))
 	}
-	if len(r.Groups) == 0 {
-		return nil
+	if _, err := fmt.Fprint(io.Out, b.String()); err != nil || len(r.Groups) == 0 {
+		return err
 	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, st.Bold("SIZE")+"\t"+st.Bold("MARKED")+"\t"+st.Bold("TSCLIENT")+"\t"+st.Bold("THREAD")+"\t"+st.Bold("SAMPLE DOCS"))
+	// The groups under a heading per thread: a thread id is copied whole
+	// (for --thread) and is most of 80 columns by itself. The sample ids
+	// wrap, and go first when even that does not fit.
+	cols := []iostreams.Column{{Header: "SIZE"}, {Header: "MARKED", Drop: 1}, {Header: "TSCLIENT", Drop: 2},
+		{Header: "SAMPLE DOCS", Drop: 3, Wrap: true}}
+	var threads []string
+	byThread := map[string][]audit.GroupReport{}
 	for _, g := range r.Groups {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", g.Size, g.Marked, g.TsClientRange[0], g.ThreadID, strings.Join(g.SampleDocIDs, ","))
+		if _, ok := byThread[g.ThreadID]; !ok {
+			threads = append(threads, g.ThreadID)
+		}
+		byThread[g.ThreadID] = append(byThread[g.ThreadID], g)
 	}
-	return tw.Flush()
+	var rows [][]string
+	for _, th := range threads {
+		rows = append(rows, []string{st.Bold("thread " + th)})
+		for _, g := range byThread[th] {
+			rows = append(rows, []string{fmt.Sprint(g.Size), fmt.Sprint(g.Marked), g.TsClientRange[0], strings.Join(g.SampleDocIDs, ", ")})
+		}
+	}
+	dropped, err := st.FitTable(io.Out, width, cols, rows)
+	if err == nil && len(dropped) > 0 {
+		note := iostreams.Wrap(fmt.Sprintf("(%s left out to fit %d columns; --json has every field)", strings.Join(dropped, ", "), width), width, 1)
+		for _, l := range strings.Split(note, "\n") {
+			if _, err = fmt.Fprintln(io.Out, st.Dim(l)); err != nil {
+				break
+			}
+		}
+	}
+	return err
 }
 
 func counts(m map[string]int) string {

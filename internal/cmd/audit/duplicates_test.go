@@ -108,10 +108,11 @@ func TestDuplicatesExitCodes(t *testing.T) {
 	// A terminal gets the table, with the same exit code.
 	ios, _, stdout, _ := iostreams.Test()
 	ios.SetTTY(false, true, false)
+	ios.SetTerminalSize(240, 24) // wide enough for every column
 	code, _, _ = exit(t, &Options{IO: ios, Open: opener(path), Sel: sel, Top: 3})
 	tbl := stdout.String()
 	if code != cmdutil.ExitProblems || !strings.Contains(tbl, "112 duplicates in 500 documents (388 unique)") ||
-		!strings.Contains(tbl, "SAMPLE DOCS") || strings.Count(tbl, audittest.Account+"__") != 3 {
+		!strings.Contains(tbl, "SAMPLE DOCS") || strings.Count(tbl, "\n3 ") != 3 || !strings.Contains(tbl, "thread "+audittest.Account+"__") {
 		t.Fatalf("exit %d, table:\n%s", code, tbl)
 	}
 

@@ -99,7 +99,14 @@ func RunShow(o *Options) error {
 			}
 			rows = append(rows, []string{e.Key, showValue(e.Value), st.Dim(src)})
 		}
-		if err := st.Table(o.IO.Out, []string{"KEY", "VALUE", "SOURCE"}, rows); err != nil {
+		// On a terminal, values and sources wrap under themselves: the key
+		// column stays whole and no line runs past the edge.
+		width := 0
+		if o.IO.IsStdoutTTY() {
+			width = o.IO.TerminalWidth()
+		}
+		cols := []iostreams.Column{{Header: "KEY"}, {Header: "VALUE", Wrap: true, Break: true}, {Header: "SOURCE", Wrap: true}}
+		if _, err := st.FitTable(o.IO.Out, width, cols, rows); err != nil {
 			return err
 		}
 	}
