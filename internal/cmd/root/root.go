@@ -18,6 +18,7 @@ import (
 	leasecmd "github.com/wactl/wactl/internal/cmd/lease"
 	paircmd "github.com/wactl/wactl/internal/cmd/pair"
 	"github.com/wactl/wactl/internal/cmd/serve"
+	sessionscmd "github.com/wactl/wactl/internal/cmd/sessions"
 	"github.com/wactl/wactl/internal/cmd/version"
 	"github.com/wactl/wactl/internal/cmdutil"
 )
@@ -53,6 +54,7 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.AddCommand(doctorcmd.New(f))
 	cmd.AddCommand(journalcmd.New(f))
 	cmd.AddCommand(leasecmd.New(f))
+	cmd.AddCommand(sessionscmd.New(f))
 	info := buildinfo.Get()
 	cmd.Version = info.Version
 	cmd.SetVersionTemplate(fmt.Sprintf("wactl %s (commit %s)\n", info.Version, info.Commit))

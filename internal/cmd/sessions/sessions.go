@@ -1,0 +1,28 @@
+// Package sessions implements `wactl sessions backup` and `wactl sessions
+// restore`: encrypted, store-agnostic snapshots of the accounts' sessions
+// (pkg/sessions/backup*.go, snapshot*.go).
+package sessions
+
+import (
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/wiring"
+	"github.com/wactl/wactl/pkg/config"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "sessions", Short: "Back up and restore the accounts' sessions (encrypted with age)"}
+	cmd.AddCommand(newBackup(f), newRestore(f))
+	return cmd
+}
+
+// openStore is the device store of the configuration. Every store
+// implements sessions.Snapshotter; today that is the per-account SQLite
+// files of the sessions directory.
+func openStore(cfg *config.Config) (sessions.Snapshotter, error) {
+	return wiring.Sessions(cfg, slog.New(slog.DiscardHandler))
+}
