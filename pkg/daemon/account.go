@@ -223,7 +223,11 @@ func (a *account) handle(evt any) bool {
 	}
 	switch e := evt.(type) {
 	case *events.Message:
-		return a.recordMessage(e)
+		ok := a.recordMessage(e)
+		if ok {
+			observeLiveDelay(e.Info.Timestamp, a.m.o.Now()) // metrics.go
+		}
+		return ok
 	case *events.HistorySync:
 		return a.recordHistory(e)
 	case *events.Receipt:

@@ -178,11 +178,32 @@ func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 // status collector, HTTP metrics and the Go runtime and process collectors.
 func newRegistry(status StatusFunc, hm *httpMetrics) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newStatusCollector(status), newHistoryCollector(status), hm.latency,
+	reg.MustRegister(newStatusCollector(status), newHistoryCollector(status), hm.latency, liveMessageDelay,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// liveMessageDelay is the time from a live message's WhatsApp timestamp
+// (whole seconds) to its being durable in the store. whatsmeow hands an
+// account's messages to the handler one at a time from a bounded queue
+// (2,048 nodes, then the socket stops being read and the server holds the
+// rest), so when the store falls behind this delay grows while nothing is
+// lost: it is the backpressure, visible before any message is late by the
+// server's redelivery. Package-level because every client observes it;
+// each registry only reads it.
+var liveMessageDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "wactl_live_message_delay_seconds",
+	Help:    "Time from a live message's WhatsApp timestamp (whole seconds) to its being recorded.",
+	Buckets: []float64{1, 2, 5, 10, 30, 60, 300, 1800},
+})
+
+// observeLiveDelay records one live message made durable at now.
+func observeLiveDelay(sent, now time.Time) {
+	if !sent.IsZero() {
+		liveMessageDelay.Observe(max(now.Sub(sent).Seconds(), 0))
+	}
 }
