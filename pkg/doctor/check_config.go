@@ -29,7 +29,7 @@ func checkConfigLoad(_ context.Context, env *Env) Result {
 			r.note("%s", p.String())
 		}
 		r.fail(fmt.Sprintf("%d configuration problem(s): %s", len(pe.Problems), pe.Problems[0].String()))
-		r.fix(Fix{Summary: "see every key and where its value comes from", Commands: []string{"wactl config show", "wactl config validate"}})
+		r.fix(configFix(env, pe))
 		return r
 	}
 	if env.ConfigErr != nil {
@@ -50,6 +50,24 @@ func checkConfigLoad(_ context.Context, env *Env) Result {
 	}
 	r.set(OK, "configuration loads and validates")
 	return r
+}
+
+// configFix is what works for these problems: a file this user may not
+// read is read again as root (config show and validate would fail the
+// same way); otherwise the file is edited and validated, which names
+// each problem's key, origin and fix.
+func configFix(env *Env, pe *config.ProblemsError) Fix {
+	for _, p := range pe.Problems {
+		if strings.Contains(p.String(), "permission denied") {
+			return Fix{Summary: "the configuration file is not readable by " + userName(env.Geteuid()) + ": run doctor as root (or as the service user)",
+				Commands: []string{"sudo wactl doctor"}}
+		}
+	}
+	cmds := []string{"wactl config validate"}
+	if f := firstNonEmpty(pe.File, env.ConfigFile); f != "" {
+		cmds = []string{"sudoedit " + shq(f), "wactl config validate"}
+	}
+	return Fix{Summary: "correct the values named above, then check the file (validate lists each problem with its fix)", Commands: cmds}
 }
 
 // containerHostname matches the random 12-hex host names docker gives.

@@ -49,9 +49,14 @@ func unreachable(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host"))
 }
 
-func (env *Env) daemonStartFix() Fix {
-	return Fix{Summary: "start the daemon and read why it is down", Commands: []string{
-		"sudo systemctl start " + env.Unit, "sudo journalctl -u " + env.Unit + " -n 50 --no-pager"}}
+func (env *Env) daemonStartFix(ctx context.Context) Fix {
+	if env.systemd(ctx).Loaded() {
+		return Fix{Summary: "start the daemon and read why it is down", Commands: []string{
+			"sudo systemctl start " + env.Unit, "sudo journalctl -u " + env.Unit + " -n 50 --no-pager"}}
+	}
+	// No unit to start: systemctl start would only fail.
+	return Fix{Summary: "no " + env.Unit + ".service is installed: install the unit (see systemd.service), or run the daemon in the foreground", Commands: []string{
+		"wactl serve"}}
 }
 
 func checkDaemonHTTP(ctx context.Context, env *Env) Result {
@@ -69,7 +74,7 @@ func checkDaemonHTTP(ctx context.Context, env *Env) Result {
 		} else {
 			r.fail("/health: " + err.Error())
 		}
-		r.fix(env.daemonStartFix())
+		r.fix(env.daemonStartFix(ctx))
 		return r
 	}
 	r.add("listening", "YES")
@@ -223,12 +228,13 @@ func checkAccounts(ctx context.Context, env *Env) Result {
 	if n := len(byState["client_outdated"]); n > 0 {
 		r.fail(fmt.Sprintf("WhatsApp rejects this client version (405 client outdated) for %d account(s)", n))
 		r.fix(Fix{Summary: "announce a current WhatsApp Web version, or upgrade wactl", Commands: []string{
-			"set whatsapp.version_override (e.g. WACTL_WHATSAPP_VERSION_OVERRIDE=2.3000.x) and restart " + env.Unit}})
+			"sudo systemctl edit " + env.Unit + "   # [Service] Environment=WACTL_WHATSAPP_VERSION_OVERRIDE=2.3000.x (the current version)",
+			"sudo systemctl restart " + env.Unit}})
 	}
 	if len(needsQR) > 0 {
 		r.warn(fmt.Sprintf("%d account(s) need a new QR: %s", len(needsQR), strings.Join(needsQR, ", ")))
 		for _, id := range needsQR {
-			r.fix(Fix{Summary: "pair " + id + " again", Commands: []string{"wactl pair --account " + id}})
+			r.fix(Fix{Summary: "pair " + id + " again", Commands: []string{"wactl pair --account " + shq(id)}})
 		}
 	}
 	if len(stale) > 0 {

@@ -73,7 +73,7 @@ func checkHistoryQueue(ctx context.Context, env *Env) Result {
 	}
 	r.warn(fmt.Sprintf("%d history syncs could not be recorded (their media was gone or undecodable after every retry)", lost))
 	r.fix(Fix{Summary: "ask the phones for recent history again (the app's backfill), and keep phones online after pairing so the initial sync downloads", Commands: []string{
-		"curl -X POST -H 'Authorization: Bearer <service token>' http://127.0.0.1:8080/api/whatsapp/backfill/<accountId>",
+		"curl -X POST -H \"Authorization: Bearer $(sudo cat /etc/wactl/api-token)\" http://127.0.0.1:8080/api/whatsapp/backfill/ACCOUNT_ID   # each account named above",
 	}})
 	return r
 }

@@ -167,11 +167,12 @@ func checkSessionsStorage(ctx context.Context, env *Env) Result {
 		r.fail(fmt.Sprintf("sessions dir is on %s (%s): memory-backed, emptied on reboot; every account would need a new QR", m.FSType, m.MountPoint))
 		r.fix(Fix{Summary: "move the sessions to persistent storage", Commands: []string{
 			"sudo install -d -m 700 /var/lib/wactl/sessions",
-			"set SESSIONS_PATH=/var/lib/wactl/sessions (or StateDirectory=wactl in the unit) and restart wactl",
+			"sudo systemctl edit wactl   # [Service] StateDirectory=wactl and Environment=SESSIONS_PATH=/var/lib/wactl/sessions",
+			"sudo systemctl restart wactl",
 		}})
 	case "overlay", "aufs":
 		r.warn(fmt.Sprintf("sessions dir is on a container %s file system: lost when the container is recreated unless it is a volume", m.FSType))
-		r.fix(Fix{Summary: "mount a volume for the sessions", Commands: []string{"docker run -v wactl-data:/var/lib/wactl ... (or a bind mount)"}})
+		r.fix(Fix{Summary: "mount a volume for the sessions", Commands: []string{"docker run -v wactl-data:/var/lib/wactl IMAGE   # or a bind mount: -v /srv/wactl:/var/lib/wactl"}})
 	}
 	free, total, err := env.Statfs(dir)
 	if err == nil {
@@ -258,7 +259,7 @@ func checkSessionsInventory(ctx context.Context, env *Env) Result {
 			r.note("%s: %s", p.Path, p.Detail)
 			if p.Account != "" {
 				r.fix(Fix{Summary: "set the damaged session aside (kept under removed/) and pair again",
-					Commands: []string{"wactl accounts remove " + p.Account, "wactl pair"}})
+					Commands: []string{"wactl accounts remove " + shq(p.Account), "wactl pair --account " + shq(p.Account)}})
 			}
 		case sessions.ProblemLoosePerms:
 			path := p.Path
@@ -282,7 +283,7 @@ func checkSessionsInventory(ctx context.Context, env *Env) Result {
 	}
 	if c.Paired == 0 {
 		r.warn("no paired session on disk: nothing restores after a restart until an account is paired")
-		r.fix(Fix{Summary: "pair an account", Commands: []string{"wactl pair"}})
+		r.fix(Fix{Summary: "pair an account (its own number instead of the example)", Commands: []string{"wactl pair --phone +40712345678"}})
 	}
 	if r.Status == "" || r.Status == OK {
 		r.set(OK, fmt.Sprintf("%d account dir(s), %d paired", c.AccountDirs, c.Paired))
