@@ -46,6 +46,7 @@ func PairAccount(ctx context.Context, st *sessions.Store, id string, opts Accoun
 		opts.ExpectedPhone = dev.Account.Phone
 	}
 	client := opts.NewClient(dev.Store)
+	holdHistory(client) // history.go: the daemon records it
 	defer client.Disconnect()
 	if dev.Paired() && opts.Force {
 		if err := Unlink(ctx, client); err != nil {
@@ -56,6 +57,7 @@ func PairAccount(ctx context.Context, st *sessions.Store, id string, opts Accoun
 		}
 		dev.Store = dev.Container.NewDevice()
 		client = opts.NewClient(dev.Store)
+		holdHistory(client)
 		defer client.Disconnect()
 	}
 	res, err := Pair(ctx, client, opts.Options)
