@@ -13,8 +13,10 @@ import (
 // atomically so that an image viewer never shows half a code.
 func WriteQRPNG(path, code string) error {
 	// Medium error correction: an image has room, and a photo of a screen
-	// reads better with it.
-	png, err := qrcode.Encode(code, qrcode.Medium, 512)
+	// reads better with it. A negative size is pixels per module: whole
+	// pixels keep every module the same size, which scaling to a fixed
+	// image size does not.
+	png, err := qrcode.Encode(code, qrcode.Medium, -8)
 	if err != nil {
 		return fmt.Errorf("encode QR image: %w", err)
 	}
