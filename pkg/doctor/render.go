@@ -139,7 +139,12 @@ func commandLines(c string, width int) []string {
 	if !ok || strings.ContainsAny(cmd, "'\"") {
 		return lines
 	}
-	return []string{"# " + comment, strings.TrimRight(cmd, " ")}
+	// The comment wraps as comment lines; the command stays one line.
+	var out []string
+	for _, l := range strings.Split(ansi.Wrap(comment, max(width-2, 20), " "), "\n") {
+		out = append(out, "# "+strings.TrimSpace(l))
+	}
+	return append(out, strings.TrimRight(cmd, " "))
 }
 
 type step struct {
