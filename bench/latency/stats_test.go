@@ -120,3 +120,6 @@ func (p *phase) ids() []string {
 	}
 	return out
 }
+
+// syncMap is a sync.Map of message id → time.
+type syncMap = sync.Map

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Message latency as the app's users feel it (issue 21 items 1 and 2):
+# inbound (fake WhatsApp server → document readable) and outbound
+# (send-message → fake server → document at "sent"), 20 accounts, on the
+# embedded store and the Firestore emulator, each with its bare baseline in
+# the same run. Short by default (rates 1, 100, 1,000 msg/s for 20, 5, 2 s);
+# WACTL_BENCH_RATES="rate:seconds,…" changes them.
+# Usage: bench/latency.sh [Inbound|Outbound] [embedded|firestore]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which=${1:-}
+backend=${2:-}
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+go test -count=1 -run '^$' -bench "Benchmark${which}.*/${backend}" -benchtime 1x -timeout 30m ./bench/latency/
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,206 @@
+package latency
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wactl/wactl/pkg/api"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+var apiClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
+
+// BenchmarkOutbound: POST /api/whatsapp/send-message for one of 20
+// accounts → the fake server receiving the WhatsApp message → the
+// document readable at status "sent" (embedded: read loop; Firestore:
+// thread listeners), at each rate of WACTL_BENCH_RATES. Baseline in the
+// same run, same rates, just before: 20 bare whatsmeow clients (paired on
+// the same fake, in this process) calling SendMessage. Run with
+// -benchtime 1x.
+func BenchmarkOutbound(b *testing.B) {
+	for _, backend := range []string{"embedded", "firestore"} {
+		b.Run(backend, func(b *testing.B) {
+			r := newRig(b, backend)
+			bare := bareClients(b, r)
+			threads := make([]string, accountsN)
+			for i := range accountsN {
+				threads[i] = r.thread(i, peerJID("4078820", i))
+			}
+			seen := r.watch(b, threads, "sent")
+			// Warm-up, not timed: the first send of each pair fetches the
+			// peer's devices and prekeys.
+			var warm []string
+			for i := range accountsN {
+				id, err := r.apiSend(i, "warm-up")
+				if err != nil {
+					b.Fatal(err)
+				}
+				warm = append(warm, id)
+				if _, err := bare[i].SendMessage(context.Background(), peerJID("4078830", i),
+					&waE2E.Message{Conversation: proto.String("warm-up")}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			seen.waitAll(warm, 60*time.Second)
+			b.ResetTimer()
+			for range b.N {
+				for _, rs := range rates() {
+					b.Logf("load average before %g msg/s: %s", rs.perSec, loadavg())
+					base, baseRet := newPhase(), newPhase()
+					var baseErr atomic.Int64
+					span := pace(rs, accountsN, func(w, k int) {
+						id := bare[w].GenerateMessageID()
+						t0 := time.Now()
+						base.began(id, t0)
+						baseRet.began(id, t0)
+						_, err := bare[w].SendMessage(context.Background(), peerJID("4078830", w),
+							&waE2E.Message{Conversation: proto.String(fmt.Sprintf("bench %d", k))}, whatsmeow.SendRequestExtra{ID: id})
+						if err != nil {
+							baseErr.Add(1)
+							return
+						}
+						retAt.Store(id, time.Now())
+					})
+
+					ph, phRet := newPhase(), newPhase()
+					var sendErr atomic.Int64
+					smp := r.d.sample()
+					span2 := pace(rs, accountsN, func(w, k int) {
+						key := newKey()
+						id := api.DeriveMessageID(r.accts[w].ID, key)
+						t0 := time.Now()
+						ph.began(id, t0)
+						phRet.began(id, t0)
+						if _, err := r.apiSendKey(w, key, fmt.Sprintf("bench %d", k)); err != nil {
+							sendErr.Add(1)
+							return
+						}
+						retAt.Store(id, time.Now())
+					})
+					seen.waitAll(ph.ids(), 120*time.Second)
+					maxBacklog := smp.end()
+					fake := map[string]time.Time{}
+					for _, m := range r.srv.Sent() {
+						if _, ok := fake[m.ID]; !ok {
+							fake[m.ID] = m.At
+						}
+					}
+					atFake := func(id string) (time.Time, bool) { t, ok := fake[id]; return t, ok }
+					atRet := func(id string) (time.Time, bool) {
+						v, ok := retAt.Load(id)
+						if !ok {
+							return time.Time{}, false
+						}
+						return v.(time.Time), true
+					}
+					baseLost := base.collect(atFake)
+					baseRet.collect(atRet)
+					phFake := newPhase()
+					phFake.start = ph.start
+					lostFake := phFake.collect(atFake)
+					phRet.collect(atRet)
+					lostDoc := ph.collect(seen.get)
+					n := len(ph.start)
+					b.Logf("%s %g msg/s: %d sends in %.1fs (achieved %.0f/s; baseline %.0f/s) | to the fake: wactl p50 %s p99 %s, bare SendMessage p50 %s p99 %s, ratio p50 %s p99 %s | "+
+						"API answer p50 %s p99 %s (bare SendMessage returns p50 %s p99 %s) | document at sent p50 %s p99 %s | "+
+						"not at the fake %d, no sent document %d, API errors %d; baseline not at the fake %d (errors %d); journal backlog max %g; load %s",
+						backend, rs.perSec, n, span2.Seconds(), float64(n)/span2.Seconds(), float64(len(base.start))/span.Seconds(),
+						ms(phFake.q(.5)), ms(phFake.q(.99)), ms(base.q(.5)), ms(base.q(.99)), ratio(phFake.q(.5), base.q(.5)), ratio(phFake.q(.99), base.q(.99)),
+						ms(phRet.q(.5)), ms(phRet.q(.99)), ms(baseRet.q(.5)), ms(baseRet.q(.99)),
+						ms(ph.q(.5)), ms(ph.q(.99)), lostFake, lostDoc, sendErr.Load(), baseLost, baseErr.Load(), maxBacklog, loadavg())
+					tag := fmt.Sprintf("@%g", rs.perSec)
+					b.ReportMetric(float64(phFake.q(.5))/1e6, "fake-p50-ms"+tag)
+					b.ReportMetric(float64(base.q(.5))/1e6, "bare-fake-p50-ms"+tag)
+					b.ReportMetric(float64(ph.q(.5))/1e6, "doc-sent-p50-ms"+tag)
+					b.ReportMetric(float64(ph.q(.99))/1e6, "doc-sent-p99-ms"+tag)
+				}
+			}
+		})
+	}
+}
+
+var retAt syncMap
+
+func newKey() string {
+	var k [32]byte
+	rand.Read(k[:])
+	return hex.EncodeToString(k[:])
+}
+
+func (r *rig) apiSend(i int, text string) (string, error) {
+	key := newKey()
+	return r.apiSendKey(i, key, text)
+}
+
+// apiSendKey sends as the Cloud Functions do; it returns the WhatsApp id.
+func (r *rig) apiSendKey(i int, key, text string) (string, error) {
+	body, _ := json.Marshal(map[string]any{"accountId": r.accts[i].ID, "to": peerJID("4078820", i).User, "message": text})
+	req, _ := http.NewRequest("POST", r.d.url+"/api/whatsapp/send-message", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-ID", key)
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("send-message: %d %s", resp.StatusCode, b)
+	}
+	return api.DeriveMessageID(r.accts[i].ID, key), nil
+}
+
+// bareClients pairs 20 more accounts on the same fake and keeps their
+// whatsmeow clients connected in this process: the baseline sender.
+func bareClients(b *testing.B, r *rig) []*whatsmeow.Client {
+	dir := b.TempDir()
+	accts := pairAccounts(b, r.srv, dir, accountsN, "4076620")
+	sess, err := sessions.Open(filepath.Join(dir, "sessions"), sessions.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]*whatsmeow.Client, accountsN)
+	for i, a := range accts {
+		dev, err := sess.OpenDevice(context.Background(), a.ID, sessions.DeviceOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cli := r.srv.NewClient(dev.Store, nil)
+		up := make(chan struct{}, 1)
+		cli.AddEventHandler(func(evt any) {
+			if _, ok := evt.(*events.Connected); ok {
+				select {
+				case up <- struct{}{}:
+				default:
+				}
+			}
+		})
+		if err := cli.Connect(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-up:
+		case <-time.After(60 * time.Second):
+			b.Fatalf("bare client %d: not connected in 60 s", i)
+		}
+		b.Cleanup(func() { cli.Disconnect(); dev.Close() })
+		out[i] = cli
+	}
+	return out
+}
