@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -391,4 +392,69 @@ func TestBackupWhileConnectedAndReceiving(t *testing.T) {
 	}
 	srv.Redeliver(a.Device) // nothing should depend on it; keeps the fake's queue small
 	connect(t, srv, dst, a.ID).close()
+}
+
+// BenchmarkBackup50 is the figure: a full backup (snapshot of every
+// account, each in its own read transaction, gzip, age to one X25519
+// recipient, fsync, rename) of 50 paired accounts (WACTL_BENCH_ACCOUNTS).
+// Each account has received messages from 3 peers, so it holds Signal
+// sessions as well as its keys. The restore of the same file onto an empty
+// root is measured in the same run.
+func BenchmarkBackup50(b *testing.B) {
+	n := 50
+	if v := os.Getenv("WACTL_BENCH_ACCOUNTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	srv := wafake.Start(b)
+	s := openRoot(b, filepath.Join(b.TempDir(), "sessions"))
+	for i := range n {
+		a := watest.Pair(b, srv, s, fmt.Sprintf("407558%05d", i))
+		c := connect(b, srv, s, a.ID)
+		for j := range 3 {
+			if _, err := srv.SendFromPeer(context.Background(), phone(fmt.Sprintf("4070009%05d", j)), a.Device.ToNonAD(), text("hello")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		watest.Eventually(b, 10*time.Second, "3 messages", func() bool { return len(c.texts()) == 3 })
+		c.close()
+	}
+	key, ids := newKey(b)
+	file := filepath.Join(b.TempDir(), "bench.age")
+	var size int64
+	var rows int
+	b.Run("backup", func(b *testing.B) {
+		for b.Loop() {
+			snap, failures, err := sessions.TakeSnapshot(context.Background(), s, sessions.BackupOptions{})
+			if err != nil || len(failures) > 0 || len(snap.Accounts) != n {
+				b.Fatalf("%v %v %d", err, failures, len(snap.Accounts))
+			}
+			if size, err = sessions.WriteBackup(file, snap, sessions.Encryption{Recipients: []age.Recipient{key.Recipient()}}); err != nil {
+				b.Fatal(err)
+			}
+			rows = 0
+			for _, a := range snap.Accounts {
+				rows += a.RowCount()
+			}
+		}
+		b.ReportMetric(float64(size), "file-bytes")
+		b.ReportMetric(float64(rows), "rows")
+	})
+	b.Run("restore-empty-root", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			dst := openRoot(b, filepath.Join(b.TempDir(), "sessions"))
+			b.StartTimer()
+			snap, err := sessions.ReadBackup(file, ids, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res, err := sessions.Restore(context.Background(), dst, snap, sessions.RestoreOptions{})
+			if err != nil || len(res) != n || res[0].Outcome != sessions.OutcomeRestored {
+				b.Fatalf("%v %+v", err, res)
+			}
+		}
+	})
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average: %s", load)
+	}
 }

@@ -80,7 +80,7 @@ type queryer interface {
 }
 
 type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // readSchemaVersion reads whatsmeow's schema version inside tx.
@@ -202,11 +202,17 @@ func ImportDeviceTables(ctx context.Context, tx execer, tables []Table) error {
 		if spec.deviceCol == "" {
 			query += " ON CONFLICT DO NOTHING"
 		}
+		stmt, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", t.Name, err)
+		}
 		for i, row := range t.Rows {
-			if _, err := tx.ExecContext(ctx, query, row...); err != nil {
+			if _, err := stmt.ExecContext(ctx, row...); err != nil {
+				stmt.Close()
 				return fmt.Errorf("write %s row %d: %w", t.Name, i, err)
 			}
 		}
+		stmt.Close()
 	}
 	return nil
 }
