@@ -72,9 +72,12 @@ type HTTPConfig struct {
 }
 
 type SessionsConfig struct {
-	Path               string `mapstructure:"path"`
-	Namespace          string `mapstructure:"namespace"`
-	DefaultCountryCode string `mapstructure:"default_country_code"`
+	Path               string        `mapstructure:"path"`
+	Namespace          string        `mapstructure:"namespace"`
+	DefaultCountryCode string        `mapstructure:"default_country_code"`
+	Replica            string        `mapstructure:"replica"`
+	ReplicaKeyFile     string        `mapstructure:"replica_key_file"`
+	ReplicaInterval    time.Duration `mapstructure:"replica_interval"`
 }
 
 type StoreConfig struct {

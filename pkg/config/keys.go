@@ -49,6 +49,12 @@ var keys = []keyDef{
 	{Key: "sessions.namespace", Kind: kString, Default: "prod", Help: "namespace in account ids (account_<namespace>_<hash>)"},
 	{Key: "sessions.default_country_code", Kind: kString, Default: "40",
 		Help: "country code that replaces a leading 0 in phone numbers"},
+	{Key: "sessions.replica", Kind: kString, Default: "off",
+		Help: "off, or firestore: the ACTIVE process keeps an age-encrypted copy of each session in Firestore (wa_sessions_v2) so another host takes over without a QR"},
+	{Key: "sessions.replica_key_file", Kind: kString, Default: "",
+		Help: "age identity file (age-keygen, mode 0600) that encrypts and opens the replica; the same key on every host; never sent to Firestore"},
+	{Key: "sessions.replica_interval", Kind: kDuration, Default: 60 * time.Second,
+		Help: "a changed session is copied to the replica at most this often"},
 
 	{Key: "store.backend", Kind: kString, Default: "embedded", Help: "embedded (SQLite under data_dir) or firestore"},
 	{Key: "store.path", Kind: kString, Default: "",

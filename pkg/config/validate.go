@@ -67,6 +67,7 @@ func Validate(c *Config) Problems {
 		p.add("sessions.default_country_code", "", fmt.Sprintf("%q must be 1-3 digits without + (e.g. 40)", c.Sessions.DefaultCountryCode))
 	}
 
+	validateReplica(c, &p)
 	oneOf("store.backend", c.Store.Backend, "embedded", "firestore")
 	oneOf("lock.backend", c.Lock.Backend, "auto", "embedded", "firestore")
 	if c.Store.Backend == "firestore" || c.LockBackend() == "firestore" {
