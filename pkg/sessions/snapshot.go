@@ -305,7 +305,7 @@ func EncodeSnapshot(w io.Writer, s *Snapshot) error {
 
 // maxSnapshotBytes bounds the decompressed payload (a session is tens of
 // KiB; 50 accounts are a few MiB), so a crafted file cannot exhaust memory.
-const maxSnapshotBytes = 4 << 30
+const maxSnapshotBytes = 1 << 30
 
 // DecodeSnapshot reads what EncodeSnapshot wrote and verifies every
 // account's digest. A truncated or damaged payload fails with ErrBadSnapshot.

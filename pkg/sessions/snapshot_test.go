@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,4 +95,33 @@ func TestSnapshotEncodingRoundTrip(t *testing.T) {
 	if err := got.Verify(); err == nil {
 		t.Fatal("a changed row passes Verify")
 	}
+}
+
+// FuzzDecodeSnapshot: any input either decodes into a snapshot whose every
+// account verifies, or fails with ErrBadSnapshot; it never panics.
+func FuzzDecodeSnapshot(f *testing.F) {
+	a := AccountSnapshot{AccountID: testID, SourceStore: "sqlite", WhatsmeowSchema: 11,
+		Tables: []Table{{Name: "whatsmeow_pre_keys", Columns: cols("jid:text", "key_id:int", "key:bytes", "uploaded:bool"),
+			Rows: [][]any{{"j", int64(1), []byte{1, 2}, true}, {nil, nil, nil, nil}}}}}
+	a.seal()
+	var buf bytes.Buffer
+	if err := EncodeAccount(&buf, &a); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := DecodeSnapshot(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrBadSnapshot) {
+				t.Fatalf("error without ErrBadSnapshot: %v", err)
+			}
+			return
+		}
+		for i := range s.Accounts {
+			if err := s.Accounts[i].Verify(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
