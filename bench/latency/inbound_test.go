@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wactl/wactl/bench/internal/benchd"
 	"github.com/wactl/wactl/internal/wafake"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkInbound(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for _, rs := range rates() {
-					b.Logf("load average before %g msg/s: %s", rs.perSec, loadavg())
+					b.Logf("load average before %g msg/s: %s", rs.perSec, benchd.Loadavg())
 					base := newPhase()
 					var baseErr atomic.Int64
 					span := pace(rs, accountsN, func(w, k int) {
@@ -57,8 +58,8 @@ func BenchmarkInbound(b *testing.B) {
 
 					ph := newPhase()
 					var sendErr atomic.Int64
-					smp := r.d.sample()
-					before := r.d.metrics()
+					smp := r.d.Sample()
+					before := r.d.Metrics()
 					span2 := pace(rs, accountsN, func(w, k int) {
 						id := wafake.NewMessageID()
 						ph.began(id, time.Now())
@@ -69,8 +70,8 @@ func BenchmarkInbound(b *testing.B) {
 					drainStart := time.Now()
 					seen.waitAll(ph.ids(), 120*time.Second)
 					drain := time.Since(drainStart)
-					maxBacklog := smp.end()
-					after := r.d.metrics()
+					maxBacklog := smp.End()
+					after := r.d.Metrics()
 					lost := ph.collect(seen.get)
 					n := len(ph.start)
 					dc := after["wactl_live_message_delay_seconds_count"] - before["wactl_live_message_delay_seconds_count"]
@@ -81,7 +82,7 @@ func BenchmarkInbound(b *testing.B) {
 						backend, rs.perSec, n, span2.Seconds(), float64(n)/span2.Seconds(), float64(len(base.start))/span.Seconds(),
 						ms(ph.q(.5)), ms(ph.q(.99)), ms(ph.q(1)), ms(base.q(.5)), ms(base.q(.99)),
 						ratio(ph.q(.5), base.q(.5)), ratio(ph.q(.99), base.q(.99)), lost, sendErr.Load(), baseLost, baseErr.Load(),
-						drain.Round(time.Millisecond), ds/max(dc, 1), dc, maxBacklog, loadavg())
+						drain.Round(time.Millisecond), ds/max(dc, 1), dc, maxBacklog, benchd.Loadavg())
 					tag := fmt.Sprintf("@%g", rs.perSec)
 					b.ReportMetric(float64(ph.q(.5))/1e6, "p50-ms"+tag)
 					b.ReportMetric(float64(ph.q(.99))/1e6, "p99-ms"+tag)

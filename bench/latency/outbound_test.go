@@ -19,6 +19,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wactl/wactl/bench/internal/benchd"
 	"github.com/wactl/wactl/pkg/api"
 	"github.com/wactl/wactl/pkg/sessions"
 )
@@ -60,7 +61,7 @@ func BenchmarkOutbound(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for _, rs := range rates() {
-					b.Logf("load average before %g msg/s: %s", rs.perSec, loadavg())
+					b.Logf("load average before %g msg/s: %s", rs.perSec, benchd.Loadavg())
 					base, baseRet := newPhase(), newPhase()
 					var baseErr atomic.Int64
 					span := pace(rs, accountsN, func(w, k int) {
@@ -79,7 +80,7 @@ func BenchmarkOutbound(b *testing.B) {
 
 					ph, phRet := newPhase(), newPhase()
 					var sendErr atomic.Int64
-					smp := r.d.sample()
+					smp := r.d.Sample()
 					span2 := pace(rs, accountsN, func(w, k int) {
 						key := newKey()
 						id := api.DeriveMessageID(r.accts[w].ID, key)
@@ -93,7 +94,7 @@ func BenchmarkOutbound(b *testing.B) {
 						retAt.Store(id, time.Now())
 					})
 					seen.waitAll(ph.ids(), 120*time.Second)
-					maxBacklog := smp.end()
+					maxBacklog := smp.End()
 					fake := map[string]time.Time{}
 					for _, m := range r.srv.Sent() {
 						if _, ok := fake[m.ID]; !ok {
@@ -122,7 +123,7 @@ func BenchmarkOutbound(b *testing.B) {
 						backend, rs.perSec, n, span2.Seconds(), float64(n)/span2.Seconds(), float64(len(base.start))/span.Seconds(),
 						ms(phFake.q(.5)), ms(phFake.q(.99)), ms(base.q(.5)), ms(base.q(.99)), ratio(phFake.q(.5), base.q(.5)), ratio(phFake.q(.99), base.q(.99)),
 						ms(phRet.q(.5)), ms(phRet.q(.99)), ms(baseRet.q(.5)), ms(baseRet.q(.99)),
-						ms(ph.q(.5)), ms(ph.q(.99)), lostFake, lostDoc, sendErr.Load(), baseLost, baseErr.Load(), maxBacklog, loadavg())
+						ms(ph.q(.5)), ms(ph.q(.99)), lostFake, lostDoc, sendErr.Load(), baseLost, baseErr.Load(), maxBacklog, benchd.Loadavg())
 					tag := fmt.Sprintf("@%g", rs.perSec)
 					b.ReportMetric(float64(phFake.q(.5))/1e6, "fake-p50-ms"+tag)
 					b.ReportMetric(float64(base.q(.5))/1e6, "bare-fake-p50-ms"+tag)
@@ -150,8 +151,8 @@ func (r *rig) apiSend(i int, text string) (string, error) {
 // apiSendKey sends as the Cloud Functions do; it returns the WhatsApp id.
 func (r *rig) apiSendKey(i int, key, text string) (string, error) {
 	body, _ := json.Marshal(map[string]any{"accountId": r.accts[i].ID, "to": peerJID("4078820", i).User, "message": text})
-	req, _ := http.NewRequest("POST", r.d.url+"/api/whatsapp/send-message", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
+	req, _ := http.NewRequest("POST", r.d.URL+"/api/whatsapp/send-message", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+benchd.Token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-ID", key)
 	resp, err := apiClient.Do(req)
@@ -170,7 +171,7 @@ func (r *rig) apiSendKey(i int, key, text string) (string, error) {
 // whatsmeow clients connected in this process: the baseline sender.
 func bareClients(b *testing.B, r *rig) []*whatsmeow.Client {
 	dir := b.TempDir()
-	accts := pairAccounts(b, r.srv, dir, accountsN, "4076620")
+	accts := benchd.PairAccounts(b, r.srv, dir, accountsN, "4076620")
 	sess, err := sessions.Open(filepath.Join(dir, "sessions"), sessions.Options{})
 	if err != nil {
 		b.Fatal(err)

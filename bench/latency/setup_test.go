@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"go.mau.fi/whatsmeow/types"
 
+	"github.com/wactl/wactl/bench/internal/benchd"
 	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
@@ -26,7 +27,7 @@ const accountsN = 20
 type rig struct {
 	backend string
 	srv     *wafake.Server
-	d       *daemon
+	d       *benchd.Daemon
 	accts   []watest.Account
 	fs      *firestore.Client // firestore backend
 	bare    *sql.DB           // embedded backend: the baseline's file
@@ -42,7 +43,7 @@ func newRig(b *testing.B, backend string) *rig {
 	b.Cleanup(func() { srv.Close() })
 	dataDir := b.TempDir()
 	r := &rig{backend: backend, srv: srv}
-	r.accts = pairAccounts(b, srv, dataDir, accountsN, "4076610")
+	r.accts = benchd.PairAccounts(b, srv, dataDir, accountsN, "4076610")
 	var env []string
 	switch backend {
 	case "firestore":
@@ -66,8 +67,8 @@ func newRig(b *testing.B, backend string) *rig {
 		}
 		r.bare = db
 	}
-	r.d = startDaemon(b, srv, dataDir, env...)
-	r.d.waitConnected(b, accountsN, 120*time.Second)
+	r.d = benchd.Start(b, srv, dataDir, env...)
+	r.d.WaitConnected(b, accountsN, 120*time.Second)
 	return r
 }
 
@@ -85,7 +86,7 @@ func (r *rig) watch(b *testing.B, threads []string, want string) *arrivals {
 	if r.backend == "firestore" {
 		watchThreads(b, r.fs, threads, want, a)
 	} else {
-		watchSQLite(b, filepath.Join(r.d.data, "wactl.db"), want, a)
+		watchSQLite(b, filepath.Join(r.d.Data, "wactl.db"), want, a)
 	}
 	return a
 }

@@ -1,4 +1,8 @@
-package latency
+// Package benchd runs `wactl serve` as a child process for the benchmarks
+// under bench/ (the test binary re-executed as wactl, as internal/watest
+// does for the tests) and reads what they measure off it: /health,
+// /metrics, /proc.
+package benchd
 
 import (
 	"bufio"
@@ -22,19 +26,19 @@ import (
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
-const token = "bench-service-token-0123456789abcdef"
+const Token = "bench-service-token-0123456789abcdef"
 
 // daemon is a `wactl serve` child process (the test binary as wactl).
-type daemon struct {
-	cmd    *exec.Cmd
-	url    string
-	data   string
-	exited chan struct{}
+type Daemon struct {
+	Cmd    *exec.Cmd
+	URL    string
+	Data   string
+	Exited chan struct{}
 	mu     sync.Mutex
 	log    bytes.Buffer
 }
 
-func (d *daemon) Write(b []byte) (int, error) {
+func (d *Daemon) Write(b []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.log.Len() < 1<<20 {
@@ -43,7 +47,7 @@ func (d *daemon) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func freePort(tb testing.TB) int {
+func FreePort(tb testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -53,7 +57,7 @@ func freePort(tb testing.TB) int {
 }
 
 // pairAccounts pairs n accounts into dataDir/sessions through the fake.
-func pairAccounts(tb testing.TB, srv *wafake.Server, dataDir string, n int, prefix string) []watest.Account {
+func PairAccounts(tb testing.TB, srv *wafake.Server, dataDir string, n int, prefix string) []watest.Account {
 	sess, err := sessions.Open(filepath.Join(dataDir, "sessions"), sessions.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -68,37 +72,37 @@ func pairAccounts(tb testing.TB, srv *wafake.Server, dataDir string, n int, pref
 // startDaemon runs `wactl serve` on dataDir; the API rate limit is off
 // (the default, 120 mutations a minute per principal, would cap the
 // service token at 2 sends a second).
-func startDaemon(tb testing.TB, srv *wafake.Server, dataDir string, env ...string) *daemon {
+func Start(tb testing.TB, srv *wafake.Server, dataDir string, env ...string) *Daemon {
 	tb.Helper()
-	port := freePort(tb)
+	port := FreePort(tb)
 	c := exec.Command(os.Args[0], "serve", "--log-level", "warn")
 	c.Env = append([]string{"WACTL_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dataDir,
 		"STATE_DIRECTORY=" + dataDir, fmt.Sprintf("PORT=%d", port), "INSTANCE_ID=bench",
-		"WACTL_API_SERVICE_TOKEN=" + token, "WACTL_API_RATE_PER_MINUTE=-1"}, srv.Env()...)
+		"WACTL_API_SERVICE_TOKEN=" + Token, "WACTL_API_RATE_PER_MINUTE=-1"}, srv.Env()...)
 	c.Env = append(c.Env, env...)
 	c.Dir = dataDir
-	d := &daemon{cmd: c, url: fmt.Sprintf("http://127.0.0.1:%d", port), data: dataDir, exited: make(chan struct{})}
+	d := &Daemon{Cmd: c, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Data: dataDir, Exited: make(chan struct{})}
 	c.Stderr = d
 	if err := c.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	go func() { c.Wait(); close(d.exited) }()
-	tb.Cleanup(func() { d.stop(tb) })
+	go func() { c.Wait(); close(d.Exited) }()
+	tb.Cleanup(func() { d.Stop(tb) })
 	return d
 }
 
-func (d *daemon) stop(tb testing.TB) {
+func (d *Daemon) Stop(tb testing.TB) {
 	select {
-	case <-d.exited:
+	case <-d.Exited:
 		return
 	default:
 	}
-	d.cmd.Process.Signal(syscall.SIGINT)
+	d.Cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-d.exited:
+	case <-d.Exited:
 	case <-time.After(20 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.exited
+		d.Cmd.Process.Kill()
+		<-d.Exited
 	}
 	if tb.Failed() {
 		d.mu.Lock()
@@ -107,8 +111,8 @@ func (d *daemon) stop(tb testing.TB) {
 	}
 }
 
-func (d *daemon) health() map[string]any {
-	resp, err := http.Get(d.url + "/health")
+func (d *Daemon) Health() map[string]any {
+	resp, err := http.Get(d.URL + "/health")
 	if err != nil {
 		return nil
 	}
@@ -118,17 +122,17 @@ func (d *daemon) health() map[string]any {
 	return m
 }
 
-func (d *daemon) waitConnected(tb testing.TB, n int, within time.Duration) {
+func (d *Daemon) WaitConnected(tb testing.TB, n int, within time.Duration) {
 	tb.Helper()
 	watest.Eventually(tb, within, fmt.Sprintf("%d accounts connected", n), func() bool {
-		m := d.health()
+		m := d.Health()
 		return m != nil && m["connected"] == float64(n)
 	})
 }
 
 // metrics scrapes /metrics into name{labels} → value.
-func (d *daemon) metrics() map[string]float64 {
-	req, _ := http.NewRequest("GET", d.url+"/metrics", nil)
+func (d *Daemon) Metrics() map[string]float64 {
+	req, _ := http.NewRequest("GET", d.URL+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil
@@ -156,14 +160,14 @@ func (d *daemon) metrics() map[string]float64 {
 
 // sampler polls /metrics while a phase runs and keeps the largest journal
 // backlog it saw.
-type sampler struct {
-	stop    chan struct{}
-	done    chan struct{}
-	maxBack float64
+type Sampler struct {
+	stop       chan struct{}
+	done       chan struct{}
+	MaxBacklog float64
 }
 
-func (d *daemon) sample() *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+func (d *Daemon) Sample() *Sampler {
+	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(250 * time.Millisecond)
@@ -173,8 +177,8 @@ func (d *daemon) sample() *sampler {
 			case <-s.stop:
 				return
 			case <-t.C:
-				if m := d.metrics(); m != nil {
-					s.maxBack = max(s.maxBack, m["wactl_journal_backlog_messages"])
+				if m := d.Metrics(); m != nil {
+					s.MaxBacklog = max(s.MaxBacklog, m["wactl_journal_backlog_messages"])
 				}
 			}
 		}
@@ -182,13 +186,13 @@ func (d *daemon) sample() *sampler {
 	return s
 }
 
-func (s *sampler) end() float64 {
+func (s *Sampler) End() float64 {
 	close(s.stop)
 	<-s.done
-	return s.maxBack
+	return s.MaxBacklog
 }
 
-func loadavg() string {
+func Loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
 	if len(f) < 3 {
