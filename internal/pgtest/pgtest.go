@@ -65,7 +65,8 @@ var (
 )
 
 // Main wraps testing.M.Run so that the shared cluster is stopped and
-// removed when the tests end:
+// removed as soon as the tests end (without it, a reaper process does it
+// when the test binary exits):
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func Main(m *testing.M) int {
@@ -80,7 +81,12 @@ func Main(m *testing.M) int {
 // starting the cluster on first use.
 func DSN(t testing.TB) string {
 	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = newCluster() })
+	sharedOnce.Do(func() {
+		shared, sharedErr = newCluster()
+		if sharedErr == nil {
+			shared.reapAfter(os.Getpid())
+		}
+	})
 	if sharedErr != nil {
 		unavailable(t, sharedErr)
 	}
@@ -203,6 +209,22 @@ func (c *Cluster) Start() error {
 			return fmt.Errorf("PostgreSQL did not accept connections: %w%s", err, c.tail())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reapAfter starts a detached shell that stops the cluster (SIGQUIT to the
+// postmaster: immediate shutdown) and removes its directory once process
+// pid is gone, so a test binary without Main, or one that panicked or was
+// killed, leaves no PostgreSQL running.
+func (c *Cluster) reapAfter(pid int) {
+	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done
+pm=$(head -n1 "$2/postmaster.pid" 2>/dev/null) && kill -QUIT "$pm" 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -e "$2/postmaster.pid" ] || break; sleep 0.5; done
+rm -rf "$3"`
+	cmd := exec.Command("/bin/sh", "-c", script, "pgtest-reaper", strconv.Itoa(pid), c.data, c.Dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err == nil {
+		go cmd.Wait()
 	}
 }
 

@@ -38,6 +38,9 @@ type Device struct {
 	// (saved by whatsmeow when pairing succeeds).
 	Store *store.Device
 	lock  *Lock
+	// shared: Container is the PostgreSQL store's, shared by every
+	// account; Close leaves it open.
+	shared bool
 }
 
 // Paired reports whether the device has completed pairing.
@@ -46,7 +49,7 @@ func (d *Device) Paired() bool { return d.Store != nil && d.Store.ID != nil }
 // Close closes the database and releases the account lock.
 func (d *Device) Close() error {
 	var cerr error
-	if d.Container != nil {
+	if d.Container != nil && !d.shared {
 		cerr = d.Container.Close()
 		d.Container = nil
 	}
@@ -72,6 +75,12 @@ func escapeURIPath(p string) string {
 // device if none is paired yet. The account directory must exist (Create).
 // A second opener, in this or another process, gets *InUseError.
 func (s *Store) OpenDevice(ctx context.Context, id string, opts DeviceOptions) (_ *Device, err error) {
+	if s.pg != nil {
+		if err := ValidAccountID(id); err != nil {
+			return nil, err
+		}
+		return s.pg.openDevice(ctx, s, id)
+	}
 	lock, err := s.Lock(id)
 	if err != nil {
 		return nil, err

@@ -98,6 +98,9 @@ func (s *Store) List(ctx context.Context) ([]AccountStatus, error) {
 }
 
 func (s *Store) scan(ctx context.Context, deep bool) (*Inventory, error) {
+	if s.pg != nil {
+		return s.pg.scan(ctx, s)
+	}
 	entries, err := os.ReadDir(s.root)
 	if err != nil {
 		return nil, fmt.Errorf("read sessions root %s: %w", s.root, err)

@@ -41,6 +41,7 @@ func (e *InUseError) Error() string {
 type Lock struct {
 	account string
 	f       *os.File
+	release func() error // the PostgreSQL store's advisory lock instead of f
 }
 
 // A holder writes its identity right after flock succeeds; an opener that
@@ -53,6 +54,9 @@ const lockIdentityGrace = 500 * time.Millisecond
 func (s *Store) Lock(id string) (*Lock, error) {
 	if err := ValidAccountID(id); err != nil {
 		return nil, err
+	}
+	if s.pg != nil {
+		return s.pg.lock(s, id)
 	}
 	dir := s.Dir(id)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -149,6 +153,11 @@ func (l *Lock) Account() string { return l.account }
 
 // Release clears the holder identity and drops the lock. Safe to call twice.
 func (l *Lock) Release() error {
+	if l != nil && l.release != nil {
+		r := l.release
+		l.release = nil
+		return r()
+	}
 	if l == nil || l.f == nil {
 		return nil
 	}

@@ -55,6 +55,9 @@ func (s *Store) Create(n NewAccount) (*Account, error) {
 	if err := validPhone(n.Phone); err != nil {
 		return nil, err
 	}
+	if s.pg != nil {
+		return s.pg.create(s, n)
+	}
 	dir := s.Dir(n.ID)
 	created, err := mkdirPrivate(dir)
 	if err != nil {
@@ -94,6 +97,9 @@ func (s *Store) Create(n NewAccount) (*Account, error) {
 func (s *Store) Get(id string) (*Account, error) {
 	if err := ValidAccountID(id); err != nil {
 		return nil, err
+	}
+	if s.pg != nil {
+		return s.pg.get(id)
 	}
 	return readMetadata(s.Dir(id), id)
 }
@@ -164,6 +170,9 @@ func (s *Store) MarkUnpaired(id string) (*Account, error) {
 }
 
 func (s *Store) writeMetadata(a *Account) error {
+	if s.pg != nil {
+		return s.pg.writeMetadata(a)
+	}
 	data, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return err

@@ -21,6 +21,12 @@ type RemoveOptions struct {
 // it is moved there first and then deleted, so an interrupted purge leaves a
 // directory under removed/ rather than a half-deleted account.
 func (s *Store) Remove(id string, opts RemoveOptions) (string, error) {
+	if s.pg != nil {
+		if err := ValidAccountID(id); err != nil {
+			return "", err
+		}
+		return s.pg.remove(s, id, opts)
+	}
 	lock, err := s.Lock(id)
 	if err != nil {
 		return "", err

@@ -19,6 +19,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for metadata and removed/ names. Default: time.Now.
 	Now func() time.Time
+	// Postgres, when set, keeps devices and metadata in a shared
+	// PostgreSQL database instead of per-account SQLite files
+	// (sessions.store: postgres); see store.go.
+	Postgres *PostgresOptions
 }
 
 // Store is a sessions root. Its methods are safe for concurrent use; the
@@ -28,6 +32,7 @@ type Store struct {
 	instance string
 	log      *slog.Logger
 	now      func() time.Time
+	pg       *pgBackend // nil: per-account SQLite files
 }
 
 // Open validates (and if missing creates, mode 0700) the sessions root and
@@ -65,6 +70,13 @@ func Open(root string, opts Options) (*Store, error) {
 	}
 	if err := s.Probe(); err != nil {
 		return nil, err
+	}
+	if opts.Postgres != nil {
+		pg, err := openPostgres(*opts.Postgres, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.pg = pg
 	}
 	return s, nil
 }
