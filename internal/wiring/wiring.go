@@ -27,7 +27,16 @@ const JournalFile = "journal.db"
 
 // Sessions opens the sessions root.
 func Sessions(cfg *config.Config, log *slog.Logger) (*sessions.Store, error) {
-	return sessions.Open(cfg.Sessions.Path, sessions.Options{InstanceID: cfg.InstanceID, Logger: log})
+	return sessions.Open(cfg.Sessions.Path, sessions.Options{InstanceID: cfg.InstanceID, Logger: log, Postgres: SessionsPostgres(cfg)})
+}
+
+// SessionsPostgres is the PostgreSQL device store of the configuration;
+// nil with sessions.store: sqlite.
+func SessionsPostgres(cfg *config.Config) *sessions.PostgresOptions {
+	if cfg.Sessions.Store != sessions.StoreKindPostgres {
+		return nil
+	}
+	return &sessions.PostgresOptions{DSN: cfg.Sessions.PostgresDSN, MaxConns: cfg.Sessions.PostgresMaxConns, Timeout: cfg.Sessions.PostgresTimeout}
 }
 
 // FirestoreOptions are the connection settings of the configuration.

@@ -78,6 +78,10 @@ type SessionsConfig struct {
 	Replica            string        `mapstructure:"replica"`
 	ReplicaKeyFile     string        `mapstructure:"replica_key_file"`
 	ReplicaInterval    time.Duration `mapstructure:"replica_interval"`
+	Store              string        `mapstructure:"store"`
+	PostgresDSN        string        `mapstructure:"postgres_dsn"`
+	PostgresMaxConns   int           `mapstructure:"postgres_max_conns"`
+	PostgresTimeout    time.Duration `mapstructure:"postgres_timeout"`
 }
 
 type StoreConfig struct {

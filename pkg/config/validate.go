@@ -68,6 +68,7 @@ func Validate(c *Config) Problems {
 	}
 
 	validateReplica(c, &p)
+	validateSessionsStore(c, &p)
 	oneOf("store.backend", c.Store.Backend, "embedded", "firestore")
 	oneOf("lock.backend", c.Lock.Backend, "auto", "embedded", "firestore")
 	if c.Store.Backend == "firestore" || c.LockBackend() == "firestore" {
