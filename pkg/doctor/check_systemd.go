@@ -36,8 +36,11 @@ func checkSystemdService(ctx context.Context, env *Env) Result {
 	r.add("LoadState", p["LoadState"])
 	if p["LoadState"] != "loaded" {
 		r.warn(fmt.Sprintf("unit %s.service is not installed (LoadState=%s)", env.Unit, p["LoadState"]))
-		r.fix(Fix{Summary: "install the reference unit", Commands: []string{
-			"sudo install -m 0644 configs/wactl.service /etc/systemd/system/" + env.Unit + ".service",
+		// The package installs the unit; elsewhere it is wactl.service of
+		// the release tarball (configs/ of a source checkout).
+		r.fix(Fix{Summary: "install the unit: the wactl package has it; without the package, wactl.service from the release tarball", Commands: []string{
+			"sudo apt install ./wactl_*.deb   # or, from the unpacked tarball:",
+			"sudo install -m 0644 wactl.service /etc/systemd/system/" + env.Unit + ".service",
 			"sudo systemctl daemon-reload && sudo systemctl enable --now " + env.Unit,
 		}})
 		return r

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wactl/wactl/internal/cmd/doctor"
 	"github.com/wactl/wactl/internal/cmdutil"
+	"github.com/wactl/wactl/internal/fsemu"
 	"github.com/wactl/wactl/internal/iostreams"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
@@ -30,7 +31,7 @@ import (
 // WACTL_TEST_MAIN=1 (as serve_test does), for the real daemon.
 func TestMain(m *testing.M) {
 	child.Run()
-	os.Exit(m.Run())
+	os.Exit(fsemu.Main(m)) // stops the shared emulator the fix tests start
 }
 
 func loadEnv(t *testing.T, vars map[string]string) *pdoctor.Env { return loadEnvTB(t, vars) }
