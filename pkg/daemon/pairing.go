@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wactl/wactl/pkg/pair"
 	"github.com/wactl/wactl/pkg/sessions"
+	"github.com/wactl/wactl/pkg/store"
 )
 
 // ErrPassive is returned for operations only the ACTIVE instance may do.
@@ -37,6 +40,7 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 	if err != nil && !errors.Is(err, sessions.ErrAccountExists) {
 		return pair.Result{Outcome: pair.OutcomeError}, err
 	}
+	created := err == nil
 	phone := req.Phone
 	if phone == "" && acct != nil {
 		phone = acct.Phone
@@ -44,12 +48,33 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 
 	m.mu.Lock()
 	a := m.accounts[req.AccountID]
+	isNew := a == nil
 	if a == nil {
 		a = &account{m: m, id: req.AccountID, state: StateNeedsQR}
 		m.accounts[req.AccountID] = a
 	}
 	actx := m.ctx
 	m.mu.Unlock()
+
+	// A pairing that created the account and does not end paired leaves
+	// nothing behind (the operator is told "nothing was kept"): not the
+	// account directory, not the daemon's entry. It runs before the
+	// outcome reaches the operator, so what they check next agrees.
+	var discardOnce sync.Once
+	giveUp := func(why string) {
+		discardOnce.Do(func() {
+			if !created {
+				a.stop(StateNeedsQR, why)
+				a.setState(StateNeedsQR, "")
+				return
+			}
+			m.discardPairing(a, isNew)
+		})
+	}
+	fail := func(err error) (pair.Result, error) {
+		giveUp("pairing did not start")
+		return pair.Result{Outcome: pair.OutcomeError}, err
+	}
 
 	a.mu.Lock()
 	busy := a.cli != nil
@@ -67,7 +92,7 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 
 	dev, err := m.o.Sessions.OpenDevice(ctx, req.AccountID, sessions.DeviceOptions{})
 	if err != nil {
-		return pair.Result{Outcome: pair.OutcomeError}, err
+		return fail(err)
 	}
 	if dev.Paired() {
 		if !req.Force {
@@ -105,8 +130,7 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 			if e.Outcome == pair.OutcomePaired {
 				a.markPaired(e.JID)
 			} else {
-				a.stop(StateNeedsQR, "pairing did not complete")
-				a.setState(StateNeedsQR, "")
+				giveUp("pairing did not complete")
 			}
 		}
 		if events != nil {
@@ -115,12 +139,39 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 	}
 	res, err := pair.Pair(pctx, cli, pair.Options{ExpectedPhone: phone, PhoneCode: req.PhoneCode, Events: forward, Logger: m.log})
 	if err != nil {
-		a.stop(StateNeedsQR, "pairing did not complete")
-		a.setState(StateNeedsQR, "")
+		giveUp("pairing did not complete")
 		return res, err
 	}
 	m.log.Info("paired through the daemon", "account", req.AccountID)
 	return res, nil
+}
+
+// discardPairing undoes an account that a failed pairing created: the
+// client stops, the directory is deleted (it never held a session) and a
+// daemon entry made for the pairing is forgotten, its document marked
+// deleted like an operator's delete.
+func (m *Manager) discardPairing(a *account, isNew bool) {
+	a.stop(StateStopped, "pairing did not complete")
+	if _, err := m.o.Sessions.Remove(a.id, sessions.RemoveOptions{Purge: true}); err != nil && !errors.Is(err, sessions.ErrNoAccount) {
+		m.log.Warn("could not remove the account of a failed pairing", "account", a.id, "err", err)
+	}
+	if !isNew {
+		a.setState(StateNeedsQR, "")
+		return
+	}
+	m.mu.Lock()
+	if m.accounts[a.id] == a {
+		delete(m.accounts, a.id)
+	}
+	m.mu.Unlock()
+	m.status.barrier()
+	doc := a.document(m)
+	doc.Status, doc.DeletedAt = "deleted", m.o.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.o.Store.PutAccount(ctx, doc); err != nil && !errors.Is(err, store.ErrFenced) {
+		m.log.Warn("could not mark the account of a failed pairing deleted", "account", a.id, "err", err)
+	}
 }
 
 func (a *account) markPaired(jid string) {

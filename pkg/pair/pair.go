@@ -19,6 +19,9 @@ var (
 	ErrAlreadyPaired = errors.New("account is already paired")
 	// ErrExpired: every code expired before a phone scanned one.
 	ErrExpired = errors.New("pairing expired: no phone scanned the code in time")
+	// ErrConnectionLost: the connection to WhatsApp closed before it sent
+	// a code (a network or server failure); nothing was kept.
+	ErrConnectionLost = errors.New("the connection to WhatsApp was lost before it sent a pairing code: check the network (DNS, firewall, proxy) and run wactl pair again")
 	// ErrRefused: a phone other than the account's scanned; nothing was kept.
 	ErrRefused = errors.New("pairing refused")
 	// ErrCancelled: the context ended (e.g. Ctrl-C) before pairing finished.
@@ -206,6 +209,12 @@ func (p *pairing) loop(ctx context.Context, ch <-chan whatsmeow.QRChannelItem) (
 		case whatsmeow.QRChannelSuccess.Event:
 			return p.paired(ctx)
 		case whatsmeow.QRChannelTimeout.Event:
+			if seq == 0 {
+				// whatsmeow reports every server-side close as "timeout";
+				// before the first code it is a lost connection, not an
+				// expiry (issue 17).
+				return Result{Outcome: OutcomeError}, ErrConnectionLost
+			}
 			return Result{Outcome: OutcomeExpired}, ErrExpired
 		case whatsmeow.QRChannelEventError:
 			return p.failed(item.Error)
