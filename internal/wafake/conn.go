@@ -408,6 +408,10 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	id, _ := node.Attrs["id"].(string)
 	typ, _ := node.Attrs["type"].(string)
 	c.srv.logReceipt(Receipt{Device: c.device(), ID: id, Type: typ, At: time.Now()})
+	if typ == "retry" {
+		c.srv.answerRetry(context.Background(), c.device(), node) // retry.go
+		return
+	}
 	if c.srv.historyReceipt(c.device(), id, typ) {
 		return
 	}

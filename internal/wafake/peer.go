@@ -211,6 +211,7 @@ func (s *Server) sendEncrypted(ctx context.Context, p *peer, to types.JID, plain
 		for k, v := range extra {
 			attrs[k] = v
 		}
+		s.rememberForRetry(p, d.jid, o.ID, plaintext, attrs) // retry.go
 		s.enqueue(d.jid, o.ID, waBinary.Node{Tag: "message", Attrs: attrs, Content: []waBinary.Node{
 			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": encType}, Content: ct},
 		}})

@@ -69,11 +69,23 @@ type ImportResult struct {
 
 var _ Snapshotter = (*Store)(nil)
 
-// StoreKind is "sqlite": one whatsmeow SQLite file per account.
-func (s *Store) StoreKind() string { return "sqlite" }
+// StoreKind is Kind: "sqlite" (one whatsmeow SQLite file per account) or
+// "postgres".
+func (s *Store) StoreKind() string { return s.Kind() }
+
+// errSnapshotPostgres: the methods below read and write per-account files.
+// A Store on PostgreSQL must not run them (it would back up an empty
+// directory, or restore into files the daemon does not read); its side is
+// ExportDeviceTables/ImportDeviceTables filtered by the device JID in a
+// REPEATABLE READ transaction, and the import in one transaction under its
+// advisory lock. Until that is written, backup and restore refuse it.
+var errSnapshotPostgres = errors.New("backup and restore of the PostgreSQL device store are not implemented yet; use PostgreSQL's own backups (pg_dump) meanwhile")
 
 // SnapshotAccountIDs lists the account directories with a valid id.
 func (s *Store) SnapshotAccountIDs(ctx context.Context) ([]string, error) {
+	if s.pg != nil {
+		return nil, errSnapshotPostgres
+	}
 	entries, err := os.ReadDir(s.root)
 	if err != nil {
 		return nil, fmt.Errorf("read sessions root %s: %w", s.root, err)
@@ -93,6 +105,9 @@ func (s *Store) SnapshotAccountIDs(ctx context.Context) ([]string, error) {
 // its own: under WAL it sees one consistent state while the daemon keeps
 // writing, and never blocks it. It takes no account lock.
 func (s *Store) ExportAccount(ctx context.Context, id string) (*AccountSnapshot, error) {
+	if s.pg != nil {
+		return nil, errSnapshotPostgres
+	}
 	if err := ValidAccountID(id); err != nil {
 		return nil, err
 	}
@@ -188,6 +203,9 @@ func modifiedAt(dir string) time.Time {
 // an existing account, which moves to removed/. A crash leaves either the
 // old account or the new one, plus at most a .tmp-restore-* directory.
 func (s *Store) ImportAccount(ctx context.Context, snap *AccountSnapshot, check ImportCheck) (_ *ImportResult, err error) {
+	if s.pg != nil {
+		return nil, errSnapshotPostgres
+	}
 	id := snap.AccountID
 	if err := snap.Verify(); err != nil {
 		return nil, err
