@@ -220,3 +220,27 @@ func accountLockKey(id string) int32 {
 	}
 	return int32(h)
 }
+
+// probe checks that the database answers and takes a write, within at most
+// 3 s (it runs on /health's refresh).
+func (p *pgBackend) probe() error {
+	t := p.timeout
+	if t > 3*time.Second {
+		t = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t)
+	defer cancel()
+	if _, err := p.db.ExecContext(ctx, `UPDATE wactl_version SET version = version WHERE false`); err != nil {
+		return fmt.Errorf("postgres sessions store unreachable: %w", err)
+	}
+	// After an outage, take back at once the account locks the broken
+	// lock connection lost, before another process can take them.
+	p.lockMu.Lock()
+	defer p.lockMu.Unlock()
+	if len(p.held) > 0 {
+		if _, err := p.lockConnection(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -128,5 +128,13 @@ func (s *Store) Probe() error {
 	if err := errors.Join(werr, cerr, rerr); err != nil {
 		return fmt.Errorf("sessions root %s failed the write probe: %w", s.root, err)
 	}
-	return syncDir(s.root)
+	if err := syncDir(s.root); err != nil {
+		return err
+	}
+	if s.pg != nil {
+		// With PostgreSQL the device store is the database: an outage
+		// makes the sessions store unwritable (and /health degraded).
+		return s.pg.probe()
+	}
+	return nil
 }
