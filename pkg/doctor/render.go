@@ -43,8 +43,9 @@ type TextOptions struct {
 	Width int
 }
 
-// WriteText renders the report for a terminal: one line per passing
-// check, evidence for the others, the verdict and the fix steps.
+// WriteText renders the report for a terminal: one line per passing or
+// skipped check (cut at the width; whole with Verbose), evidence for the
+// others, the verdict and the fix steps.
 func WriteText(w io.Writer, rep *Report, m Marks, opts ...TextOptions) error {
 	var o TextOptions
 	if len(opts) > 0 {
@@ -68,12 +69,40 @@ func WriteText(w io.Writer, rep *Report, m Marks, opts ...TextOptions) error {
 		hang = 4
 	}
 	for _, c := range rep.Checks {
-		para(0, hang, fmt.Sprintf("%s %-*s  %s", m.of(c.Status), width, c.Name, c.Summary))
-		if c.Status == Skip || (c.Status == OK && !o.Verbose) {
+		line := fmt.Sprintf("%s %-*s  %s", m.of(c.Status), width, c.Name, c.Summary)
+		quiet := c.Status == Skip || (c.Status == OK && !o.Verbose)
+		if quiet && !o.Verbose && o.Width > 0 {
+			// One line each: the rest is in -v and --json.
+			b.WriteString(ansi.Truncate(line, o.Width, "…"))
+			b.WriteByte('\n')
 			continue
 		}
-		for _, e := range c.Evidence {
-			para(4, 6, e.Key+"="+e.Value)
+		para(0, hang, line)
+		if quiet {
+			continue
+		}
+		if o.Width > 0 {
+			// On a terminal, evidence pairs share lines: a failing check
+			// should not take a screen.
+			cur := ""
+			for _, e := range c.Evidence {
+				kv := e.Key + "=" + e.Value
+				if cur != "" && 4+ansi.StringWidth(cur)+2+ansi.StringWidth(kv) <= o.Width {
+					cur += "  " + kv
+					continue
+				}
+				if cur != "" {
+					para(4, 6, cur)
+				}
+				cur = kv
+			}
+			if cur != "" {
+				para(4, 6, cur)
+			}
+		} else {
+			for _, e := range c.Evidence {
+				para(4, 6, e.Key+"="+e.Value)
+			}
 		}
 		for _, n := range c.Notes {
 			para(4, 6, "note: "+n)

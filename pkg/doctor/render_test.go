@@ -55,3 +55,26 @@ func TestTextWrapsToWidth(t *testing.T) {
 		t.Fatalf("wrapping lost words:\n%s", b.String())
 	}
 }
+
+// At a width a passing or skipped check is one line, however long its
+// summary; -v shows it whole.
+func TestTextPassingAndSkippedOneLineAtWidth(t *testing.T) {
+	t.Parallel()
+	rep := goldenReport()
+	rep.Checks[0].Summary = strings.Repeat("long passing summary ", 8)
+	rep.Checks[3].Summary = "skipped: " + strings.Repeat("long reason ", 10)
+	var b, v bytes.Buffer
+	WriteText(&b, rep, PlainMarks, TextOptions{Width: 80})
+	WriteText(&v, rep, PlainMarks, TextOptions{Width: 80, Verbose: true})
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "✓ systemd.service") || strings.HasPrefix(l, "- daemon.burst") {
+			if ansi.StringWidth(l) > 80 || !strings.HasSuffix(l, "…") || strings.HasPrefix(lines[i+1], " ") {
+				t.Errorf("not one line of at most 80 columns: %q / next %q", l, lines[i+1])
+			}
+		}
+	}
+	if strings.Count(strings.Join(strings.Fields(v.String()), " "), "long reason") != 10 {
+		t.Fatalf("-v does not show the whole summary:\n%s", v.String())
+	}
+}
