@@ -260,6 +260,14 @@ func (o *LoadOptions) envValue(k keyDef) (name, val string, ok bool, err error) 
 func (o *LoadOptions) derive(l *Loaded, probs *Problems) {
 	c := &l.Config
 	if c.DataDir == "" {
+		// No file, variable or flag names it: a wactl service running on
+		// this host says where its data is (runtime.go).
+		if dir, from := RunningServiceDataDir(RuntimeDir(o.LookupEnv), o.ReadFile); dir != "" {
+			c.DataDir = dir
+			l.Origins["data_dir"] = Origin{Source: SourceDerived, Detail: "the running wactl service (" + from + ")"}
+		}
+	}
+	if c.DataDir == "" {
 		c.DataDir = "wactl-data"
 		l.Origins["data_dir"] = Origin{Source: SourceDefault, Detail: "./wactl-data"}
 	}

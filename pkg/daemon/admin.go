@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/pair"
 )
 
@@ -23,11 +25,13 @@ import (
 // a 0700 directory, never exposed on the network.
 const AdminSocketName = "wactl.sock"
 
-// adminServer serves the local admin API over a Unix socket.
+// adminServer serves the local admin API over a Unix socket, and under
+// systemd over a second one in the runtime directory (adminruntime.go).
 type adminServer struct {
-	d   *Daemon
-	srv *http.Server
-	ln  net.Listener
+	d       *Daemon
+	srv     *http.Server
+	ln      net.Listener
+	runtime *runtimeSocket // nil when not under systemd's RuntimeDirectory=
 }
 
 func listenAdmin(path string) (net.Listener, error) {
@@ -69,6 +73,12 @@ func (d *Daemon) startAdmin(path string) (*adminServer, error) {
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(d.log.With("component", "admin").Handler(), slog.LevelWarn)}
 	go a.srv.Serve(ln)
+	if rt, err := listenRuntime(filepath.Dir(path)); err != nil {
+		d.log.Warn("admin socket in the runtime directory not available: commands without the config file will not find this daemon", "err", err)
+	} else if rt != nil {
+		a.runtime = rt
+		go a.srv.Serve(rt.ln)
+	}
 	return a, nil
 }
 
@@ -77,6 +87,7 @@ func (a *adminServer) close() {
 	defer cancel()
 	_ = a.srv.Shutdown(ctx)
 	_ = os.Remove(a.ln.Addr().String())
+	a.runtime.remove()
 }
 
 // pair streams the pairing as JSON lines (pair.Event); the last line is the
@@ -119,21 +130,58 @@ type AdminClient struct {
 // ErrNoDaemon means no daemon answers on the admin socket.
 var ErrNoDaemon = errors.New("no running wactl daemon on this data dir")
 
-// DialAdmin returns a client for the socket in dataDir, or ErrNoDaemon
-// when nothing answers there.
+// DialAdmin returns a client for the daemon of dataDir: its socket in the
+// data dir, else the one in the service's runtime directory when the
+// service published that data dir there (config.RuntimeDir). It returns
+// ErrNoDaemon when nothing answers, and a *NotAllowedError (errors.Is
+// ErrNotAllowed) when a socket or the data dir exists but this user may
+// not reach it: that is not "no daemon", and falling back to pairing
+// locally would be wrong.
 func DialAdmin(dataDir string) (*AdminClient, error) {
-	path := filepath.Join(dataDir, AdminSocketName)
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err != nil {
-		return nil, ErrNoDaemon
-	}
-	c.Close()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
-	return &AdminClient{path: path, http: &http.Client{Transport: tr}}, nil
+	return DialAdminAt(dataDir, config.RuntimeDir(nil))
 }
+
+// DialAdminAt is DialAdmin with the runtime directory given.
+func DialAdminAt(dataDir, runtimeDir string) (*AdminClient, error) {
+	var denied []string
+	try := func(path string) *AdminClient {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			if isDenied(err) {
+				denied = append(denied, path)
+			}
+			return nil
+		}
+		c.Close()
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}}
+		return &AdminClient{path: path, http: &http.Client{Transport: tr}}
+	}
+	if c := try(filepath.Join(dataDir, AdminSocketName)); c != nil {
+		return c, nil
+	}
+	if runtimeDir != "" {
+		published, err := os.ReadFile(filepath.Join(runtimeDir, config.RuntimeDataDirFile))
+		switch {
+		case err == nil && filepath.Clean(strings.TrimSpace(string(published))) == filepath.Clean(dataDir):
+			if c := try(filepath.Join(runtimeDir, AdminSocketName)); c != nil {
+				return c, nil
+			}
+		case err != nil && isDenied(err) && len(denied) > 0:
+			// Neither the data dir nor the runtime dir is ours to read.
+			denied = append(denied, filepath.Join(runtimeDir, AdminSocketName))
+		}
+	}
+	if len(denied) > 0 {
+		return nil, newNotAllowed(dataDir, runtimeDir, denied[len(denied)-1])
+	}
+	return nil, ErrNoDaemon
+}
+
+// Path is the socket the client talks to.
+func (c *AdminClient) Path() string { return c.path }
 
 // Pair asks the daemon to pair and passes every event to events; it
 // returns the outcome event.
