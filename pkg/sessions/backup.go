@@ -163,7 +163,7 @@ func restoreCheck(snap *AccountSnapshot, force bool) ImportCheck {
 		if local == nil {
 			return ImportWrite, nil
 		}
-		if sameAccount(local.Snapshot, snap) == nil {
+		if accountMatches(local.Snapshot, snap) == nil {
 			return ImportSkip, nil
 		}
 		if force {

@@ -73,18 +73,10 @@ var _ Snapshotter = (*Store)(nil)
 // "postgres".
 func (s *Store) StoreKind() string { return s.Kind() }
 
-// errSnapshotPostgres: the methods below read and write per-account files.
-// A Store on PostgreSQL must not run them (it would back up an empty
-// directory, or restore into files the daemon does not read); its side is
-// ExportDeviceTables/ImportDeviceTables filtered by the device JID in a
-// REPEATABLE READ transaction, and the import in one transaction under its
-// advisory lock. Until that is written, backup and restore refuse it.
-var errSnapshotPostgres = errors.New("backup and restore of the PostgreSQL device store are not implemented yet; use PostgreSQL's own backups (pg_dump) meanwhile")
-
 // SnapshotAccountIDs lists the account directories with a valid id.
 func (s *Store) SnapshotAccountIDs(ctx context.Context) ([]string, error) {
 	if s.pg != nil {
-		return nil, errSnapshotPostgres
+		return s.pg.snapshotIDs(ctx)
 	}
 	entries, err := os.ReadDir(s.root)
 	if err != nil {
@@ -105,11 +97,11 @@ func (s *Store) SnapshotAccountIDs(ctx context.Context) ([]string, error) {
 // its own: under WAL it sees one consistent state while the daemon keeps
 // writing, and never blocks it. It takes no account lock.
 func (s *Store) ExportAccount(ctx context.Context, id string) (*AccountSnapshot, error) {
-	if s.pg != nil {
-		return nil, errSnapshotPostgres
-	}
 	if err := ValidAccountID(id); err != nil {
 		return nil, err
+	}
+	if s.pg != nil {
+		return s.pg.export(ctx, s, id)
 	}
 	return s.exportDir(ctx, s.Dir(id), id)
 }
@@ -196,16 +188,13 @@ func modifiedAt(dir string) time.Time {
 	return latest
 }
 
-// ImportAccount builds the account in a temporary directory of the
+// ImportAccount (PostgreSQL: snapshot_postgres.go) builds the account in a temporary directory of the
 // sessions root (a fresh whatsmeow database made by whatsmeow's own schema
 // code, the rows in one transaction, account.json), exports it again and
 // compares, and only then renames it into place: atomically exchanged with
 // an existing account, which moves to removed/. A crash leaves either the
 // old account or the new one, plus at most a .tmp-restore-* directory.
 func (s *Store) ImportAccount(ctx context.Context, snap *AccountSnapshot, check ImportCheck) (_ *ImportResult, err error) {
-	if s.pg != nil {
-		return nil, errSnapshotPostgres
-	}
 	id := snap.AccountID
 	if err := snap.Verify(); err != nil {
 		return nil, err
@@ -217,6 +206,9 @@ func (s *Store) ImportAccount(ctx context.Context, snap *AccountSnapshot, check 
 	}
 	if err := CheckSnapshotTables(snap.Tables); err != nil {
 		return nil, fmt.Errorf("account %s: %w", id, err)
+	}
+	if s.pg != nil {
+		return s.pg.importAccount(ctx, s, snap, check)
 	}
 	target := s.Dir(id)
 	exists := false

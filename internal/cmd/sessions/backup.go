@@ -170,6 +170,7 @@ func RunBackup(ctx context.Context, o *BackupOptions) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	start := now()
 	snap, failures, err := sessions.TakeSnapshot(ctx, st, sessions.BackupOptions{
 		Accounts: o.Accounts, Instance: l.Config.InstanceID, WactlVersion: buildinfo.Get().Version, Now: now,

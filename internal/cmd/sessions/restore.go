@@ -53,8 +53,11 @@ and only then moved into place, so an account is never half restored.
 An account that does not exist here is restored. One identical to the
 backup is left alone. One that changed after the backup was taken is
 refused unless --force; with --force (or when the local copy is older than
-the backup) the local copy is replaced and kept under
-<sessions>/removed/<time>-<id>.before-restore/. An account that a running
+the backup) the local copy is replaced and kept under <sessions>/removed/
+(<time>-<id>.before-restore/ with sessions.store sqlite; a 0600 plaintext
+snapshot file <time>-<id>.before-restore.snapshot with postgres, which
+cannot tell when an account changed and so always needs --force to
+replace one that differs). An account that a running
 process holds (wactl serve has it connected) is always refused: stop the
 service, or remove the account from it, first; --force does not override
 this, because that process would keep writing to the copy it has open.
@@ -140,6 +143,7 @@ func RunRestore(ctx context.Context, o *RestoreOptions) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	results, err := sessions.Restore(ctx, st, snap, sessions.RestoreOptions{Accounts: o.Accounts, Force: o.Force})
 	if err != nil {
 		return fmt.Errorf("%w; nothing was restored", err)

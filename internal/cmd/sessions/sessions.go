@@ -20,9 +20,9 @@ func New(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-// openStore is the device store of the configuration. Every store
-// implements sessions.Snapshotter; today that is the per-account SQLite
-// files of the sessions directory.
-func openStore(cfg *config.Config) (sessions.Snapshotter, error) {
+// openStore is the device store of the configuration (per-account SQLite
+// files, or PostgreSQL); both implement sessions.Snapshotter. The caller
+// closes it.
+func openStore(cfg *config.Config) (*sessions.Store, error) {
 	return wiring.Sessions(cfg, slog.New(slog.DiscardHandler))
 }
