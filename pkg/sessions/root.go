@@ -101,6 +101,9 @@ func ensureRoot(root string) error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sessions root %s: %w", root, err)
 	}
+	if err := checkCreateAs(root); err != nil {
+		return err
+	}
 	// Missing parents are created 0700 too: they hold nothing but sessions.
 	if err := os.MkdirAll(filepath.Dir(root), dirMode); err != nil {
 		return fmt.Errorf("create sessions root parent: %w", err)

@@ -14,6 +14,9 @@ type RootError struct {
 	Root    string
 	Problem string
 	Fix     string // a shell command
+	// Owner is the user the root belongs to when that is the problem: the
+	// fix is to run wactl as them (sudo -u), never to take it from them.
+	Owner string
 }
 
 func (e *RootError) Error() string {
@@ -37,11 +40,20 @@ func CheckRoot(root string) error {
 	}
 	euid := os.Geteuid()
 	if int(sys.Uid) != euid {
-		return &RootError{
+		e := &RootError{
 			Root:    root,
 			Problem: fmt.Sprintf("is owned by %s, not by the user running wactl (%s)", describeUser(int(sys.Uid)), describeUser(euid)),
-			Fix:     fmt.Sprintf("chown -R %s:%s %s   (or run wactl as %s)", userName(euid), groupName(os.Getegid()), shellQuote(root), userName(int(sys.Uid))),
 		}
+		if sys.Uid == 0 {
+			// Root's files taken by the user: nothing of a service breaks.
+			e.Fix = fmt.Sprintf("sudo chown -R %s:%s %s", userName(euid), groupName(os.Getegid()), shellQuote(root))
+		} else {
+			// Another user's sessions (the service's): a chown would take
+			// them away and the service would stop working (issue 17).
+			e.Owner = sudoUser(int(sys.Uid))
+			e.Fix = fmt.Sprintf("run wactl as their owner: sudo -u %s wactl …", e.Owner)
+		}
+		return e
 	}
 	if perm := st.Mode().Perm(); perm&0o022 != 0 {
 		who := "others"
@@ -64,6 +76,15 @@ func userName(uid int) string {
 		return u.Username
 	}
 	return strconv.Itoa(uid)
+}
+
+// sudoUser is uid as sudo -u takes it: the name, or #uid.
+func sudoUser(uid int) string {
+	name := userName(uid)
+	if name == strconv.Itoa(uid) {
+		return "'#" + name + "'"
+	}
+	return name
 }
 
 func groupName(gid int) string {
