@@ -31,6 +31,9 @@ func validateReplica(c *Config, p *Problems) {
 	if c.Sessions.ReplicaInterval < MinReplicaInterval {
 		p.add("sessions.replica_interval", "", fmt.Sprintf("%s is too short; use at least %s (60s by default)", c.Sessions.ReplicaInterval, MinReplicaInterval))
 	}
+	if c.LockBackend() != "firestore" {
+		p.add("sessions.replica", "", "firestore needs the Firestore lease (lock.backend: firestore): without a shared lease no other host takes over, so there is nothing to restore for")
+	}
 	if c.Store.Firestore.ProjectID == "" {
 		p.add("store.firestore.project_id", "", "is required with sessions.replica: firestore; set it or GOOGLE_CLOUD_PROJECT")
 	}

@@ -65,6 +65,9 @@ type Options struct {
 	// routes besides a direct loopback caller (HandlerOptions).
 	StatusToken    string
 	TrustedProxies []netip.Prefix
+	// Replica, when set, keeps an encrypted copy of each session in
+	// Firestore and restores from it on gaining the lease (replica.go).
+	Replica *ReplicaOptions
 }
 
 // Daemon is a running `wactl serve`.
@@ -84,6 +87,7 @@ type Daemon struct {
 	httpHealthy bool
 	admin       *adminServer
 	adminErr    string
+	replica     *replicaSync
 }
 
 // ensureAdmin binds the admin socket if it is not bound yet. A second
@@ -153,6 +157,7 @@ func Run(ctx context.Context, o Options) error {
 		// background.
 		OnActive: func(epoch int64) {
 			d.log.Info("lease gained: ACTIVE", "epoch", epoch)
+			d.restoreReplica(runCtx) // before any account connects
 			d.mgr.Activate(runCtx)
 		},
 		// Returns only when every client is disconnected.
@@ -162,6 +167,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("lease: %w", err)
 	}
 	d.lk = lk
+	d.startReplica(runCtx)
 	if err := d.mgr.Refresh(ctx); err != nil {
 		d.log.Warn("cannot list accounts on disk", "err", err)
 	}
@@ -229,6 +235,7 @@ func (d *Daemon) shutdown(srv *http.Server, stopLock context.CancelFunc, lockDon
 
 	// Stepping down disconnects every client (OnPassive) before the lease
 	// is released, so the next holder never overlaps with us.
+	d.finalReplica(deadline)
 	stopLock()
 	var errs []error
 	select {

@@ -105,6 +105,10 @@ func Run(ctx context.Context, o *Options) error {
 	if client != nil {
 		defer client.Close()
 	}
+	rep, err := replicaOptions(cfg, client)
+	if err != nil {
+		return err
+	}
 	notifier := o.Notifier
 	if notifier == nil {
 		notifier = daemon.SystemdNotifier{Log: log}
@@ -144,6 +148,6 @@ func Run(ctx context.Context, o *Options) error {
 		Register:     app.register,
 		Authorized:   app.authorized, ShutdownTimeout: 10 * time.Second, Watchdog: watchdog,
 		StatusToken: cfg.HTTP.StatusToken, TrustedProxies: proxies,
-		OnListening: onListening,
+		OnListening: onListening, Replica: rep,
 	})
 }

@@ -1,0 +1,212 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"filippo.io/age"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wactl/wactl/internal/fsemu"
+	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/watest"
+	"github.com/wactl/wactl/pkg/replica"
+	"github.com/wactl/wactl/pkg/sessions"
+)
+
+// replicaHosts is the issue 20 set-up: the emulator for the lease, the
+// store and the replica, one key file shared by the hosts, and data dirs
+// of their own.
+type replicaHosts struct {
+	t       *testing.T
+	srv     *wafake.Server
+	client  *firestore.Client
+	common  []string
+	key     *replica.Key
+	keyFile string
+}
+
+func newReplicaHosts(t *testing.T) *replicaHosts {
+	client, project := fsemu.NewClient(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "replica.key")
+	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := replica.LoadKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &replicaHosts{t: t, srv: wafake.Start(t), client: client, key: key, keyFile: keyFile,
+		common: []string{"WACTL_STORE_BACKEND=firestore", "WACTL_LOCK_BACKEND=firestore", "GOOGLE_CLOUD_PROJECT=" + project,
+			"FIRESTORE_EMULATOR_HOST=" + fsemu.Host(t),
+			"WACTL_LOCK_TTL=6s", "WACTL_LOCK_RENEW_INTERVAL=1s", "WACTL_LOCK_SAFETY_MARGIN=2s", "WACTL_LOCK_RETRY_INTERVAL=1s",
+			"WACTL_SESSIONS_REPLICA=firestore", "WACTL_SESSIONS_REPLICA_KEY_FILE=" + keyFile, "WACTL_SESSIONS_REPLICA_INTERVAL=5s"}}
+}
+
+func (h *replicaHosts) serve(dataDir, instance string) *proc {
+	return serve(h.t, h.srv, dataDir, append(append([]string{}, h.common...), "INSTANCE_ID="+instance)...)
+}
+
+// generation of an account's copy, 0 when none.
+func (h *replicaHosts) generation(id string) int64 {
+	in, err := replica.New(replica.Options{Client: h.client, Key: h.key}).Stat(context.Background(), id)
+	if err != nil {
+		return 0
+	}
+	return in.Generation
+}
+
+// send a text from a peer and return WhatsApp's message id.
+func (h *replicaHosts) send(from string, to watest.Account, body string) string {
+	h.t.Helper()
+	msg := &waE2E.Message{Conversation: proto.String(body)}
+	id, err := h.srv.SendFromPeer(context.Background(), types.NewJID(from, types.DefaultUserServer), to.Device.ToNonAD(), msg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+// recorded counts the message documents of a WhatsApp message id.
+func (h *replicaHosts) recorded(waID string) int {
+	docs, err := h.client.CollectionGroup("messages").Where("waMessageId", "==", waID).Documents(context.Background()).GetAll()
+	if err != nil {
+		return -1
+	}
+	return len(docs)
+}
+
+func (h *replicaHosts) waitRecordedOnce(ids ...string) {
+	h.t.Helper()
+	for _, id := range ids {
+		watest.Eventually(h.t, 20*time.Second, "message "+id+" recorded", func() bool { return h.recorded(id) >= 1 })
+	}
+	time.Sleep(time.Second) // a duplicate would land within this
+	for _, id := range ids {
+		if n := h.recorded(id); n != 1 {
+			h.t.Fatalf("message %s recorded %d times", id, n)
+		}
+	}
+}
+
+// TestReplicaFailoverToEmptyHost (issue 20 item 6): two accounts paired on
+// host A; host B has an empty data dir. kill -9 A: B restores both from the
+// Firestore replica and connects them without a QR, and messages before
+// and after are recorded exactly once. Then a planned handoff (SIGINT on B)
+// leaves a copy equal to B's final local state, and A, restarted on its
+// older local sessions, takes over from that copy.
+func TestReplicaFailoverToEmptyHost(t *testing.T) {
+	h := newReplicaHosts(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	sessA, err := sessions.Open(filepath.Join(dirA, "sessions"), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts := []watest.Account{watest.Pair(t, h.srv, sessA, "40733000001"), watest.Pair(t, h.srv, sessA, "40733000002")}
+
+	a := h.serve(dirA, "host-a")
+	a.waitConnected(2, 30*time.Second)
+	for _, acct := range accts {
+		watest.Eventually(t, 15*time.Second, "first copy of "+acct.ID, func() bool { return h.generation(acct.ID) >= 1 })
+	}
+	b := h.serve(dirB, "host-b")
+	watest.Eventually(t, 20*time.Second, "B PASSIVE", func() bool { m := b.health(); return m != nil && m["waMode"] == "passive" })
+
+	var before []string
+	for i, acct := range accts {
+		before = append(before, h.send("40700000077", acct, fmt.Sprintf("before kill %d", i)))
+	}
+	h.waitRecordedOnce(before...)
+	// Let the copy catch up with the Signal sessions those messages made
+	// (interval 5 s), then kill.
+	gens := map[string]int64{}
+	for _, acct := range accts {
+		gens[acct.ID] = h.generation(acct.ID)
+	}
+	watest.Eventually(t, 20*time.Second, "copies after the traffic", func() bool {
+		for _, acct := range accts {
+			if h.generation(acct.ID) <= gens[acct.ID] {
+				return false
+			}
+		}
+		return true
+	})
+
+	a.cmd.Process.Kill()
+	<-a.exited
+	start := time.Now()
+	b.waitConnected(2, 40*time.Second)
+	t.Logf("host B (empty disk) connected both accounts %s after kill -9 of A", time.Since(start).Round(time.Millisecond))
+	if m := b.health(); m["waMode"] != "active" {
+		t.Fatalf("B: %v", m)
+	}
+	var after []string
+	for i, acct := range accts {
+		after = append(after, h.send("40700000077", acct, fmt.Sprintf("after kill %d", i)))
+		after = append(after, h.send("40700000088", acct, fmt.Sprintf("new peer after kill %d", i)))
+	}
+	h.waitRecordedOnce(append(before, after...)...)
+	for _, acct := range accts {
+		if n := h.srv.MaxConcurrent(acct.Device); n != 1 {
+			t.Fatalf("%s: %d connections at once", acct.ID, n)
+		}
+	}
+
+	// Planned handoff: A comes back (PASSIVE, older local sessions), B
+	// gets SIGINT and writes its final copy before releasing the lease.
+	a = h.serve(dirA, "host-a")
+	watest.Eventually(t, 20*time.Second, "A PASSIVE", func() bool { m := a.health(); return m != nil && m["waMode"] == "passive" })
+	if code, _ := b.signal(syscall.SIGINT); code != 0 {
+		t.Fatalf("B exit %d", code)
+	}
+	sessB, err := sessions.Open(filepath.Join(dirB, "sessions"), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replica.New(replica.Options{Client: h.client, Key: h.key})
+	for _, acct := range accts {
+		local, err := sessB.ExportAccount(context.Background(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy, _, err := r.Get(context.Background(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if copy.Digest != local.Digest {
+			t.Fatalf("%s: the copy after SIGINT differs from B's final local state", acct.ID)
+		}
+	}
+	a.waitConnected(2, 30*time.Second)
+	for _, acct := range accts {
+		localA, err := sessA.ExportAccount(context.Background(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy, _, err := r.Get(context.Background(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if localA.DeviceJID != copy.DeviceJID {
+			t.Fatalf("%s: A runs device %s, the copy holds %s", acct.ID, localA.DeviceJID, copy.DeviceJID)
+		}
+	}
+	var handoff []string
+	for i, acct := range accts {
+		handoff = append(handoff, h.send("40700000077", acct, fmt.Sprintf("after handoff %d", i)))
+		handoff = append(handoff, h.send("40700000088", acct, fmt.Sprintf("new peer after handoff %d", i)))
+	}
+	h.waitRecordedOnce(append(append(before, after...), handoff...)...)
+}
