@@ -66,6 +66,10 @@ func TestPairThroughDaemonFailuresKeepNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if raceEnabled && c.name == "dropped before a code" {
+				// A close right after the handshake races inside whatsmeow (docs/races.md, 3).
+				t.Skip("whatsmeow's handshake-then-close race (docs/races.md); runs in the plain run")
+			}
 			if c.setup != nil {
 				c.setup()
 			}
