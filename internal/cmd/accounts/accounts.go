@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -70,34 +69,9 @@ func RunList(ctx context.Context, o *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	sess, err := wiring.Sessions(&l.Config, slog.New(slog.DiscardHandler))
+	rows, err := listRows(ctx, o, l)
 	if err != nil {
 		return err
-	}
-	list, err := sess.List(ctx)
-	if err != nil {
-		return err
-	}
-	live := map[string]string{}
-	if admin, err := daemon.DialAdmin(l.Config.DataDir); err == nil {
-		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if st, err := admin.Status(sctx); err == nil {
-			for _, a := range st.Accounts {
-				live[a.ID] = a.State
-			}
-		}
-		cancel()
-	}
-	rows := make([]Row, 0, len(list))
-	for _, a := range list {
-		r := Row{ID: a.ID, Session: string(a.Store), DeviceJID: a.DeviceJID, State: live[a.ID], Legacy: a.Legacy}
-		if a.Account != nil {
-			r.Name, r.Phone = a.Account.Name, a.Account.Phone
-		}
-		if a.Holder != nil {
-			r.InUseBy = fmt.Sprintf("PID %d (%s)", a.Holder.PID, a.Holder.Instance)
-		}
-		rows = append(rows, r)
 	}
 	if o.JSON || !o.IO.IsStdoutTTY() {
 		return cmdutil.WriteJSON(o.IO.Out, map[string]any{"accounts": rows, "count": len(rows)})

@@ -59,7 +59,12 @@ it is not drawn unless --qr-text asks for it. With --code, type the printed
 is given, a scan by any other phone is refused and nothing is kept.
 
 When a wactl daemon runs on this data dir, the pairing goes through it (the
-daemon holds the accounts); otherwise wactl pairs locally.`,
+daemon holds the accounts); otherwise wactl pairs locally. On a host where
+wactl runs as a service, the data dir comes from /etc/wactl/config.yaml, or
+from the running service (/run/wactl); its socket there lets the service
+user and the members of its group in. Anyone else is told the command that
+works (sudo -u wactl wactl pair …): wactl never pairs beside a service it
+cannot reach, nor writes files into a data dir of another user.`,
 		Example: `  wactl pair --phone +40712345678 --name "Shop"
   wactl pair --phone 0712345678 --code
   wactl pair --phone +40712345678 --qr-png /tmp/pair.png  # open the image and scan it
@@ -137,14 +142,24 @@ func Run(ctx context.Context, o *Options) error {
 	req := daemon.PairRequest{AccountID: id, Name: o.Name, Phone: phone, PhoneCode: o.Code, Force: o.Force}
 
 	var outcome pair.Event
-	if admin, err := daemon.DialAdmin(cfg.DataDir); err == nil {
+	admin, derr := daemon.DialAdmin(cfg.DataDir)
+	var na *daemon.NotAllowedError
+	switch {
+	case derr == nil:
 		ui.note("pairing through the running wactl daemon")
 		outcome, err = admin.Pair(ctx, req, ui.event)
 		if err != nil && outcome.Kind == "" {
 			return err
 		}
-	} else {
+	case errors.As(derr, &na):
+		// Not "no daemon": the service may run; never pair beside it.
+		return notAllowed(o, na)
+	default:
 		outcome, err = pairLocally(ctx, o, cfg, req, ui)
+		var re *sessions.RootError
+		if errors.As(err, &re) && re.Owner != "" {
+			return ownedByOther(o, cfg, re)
+		}
 		if err != nil && outcome.Kind == "" {
 			return err
 		}
