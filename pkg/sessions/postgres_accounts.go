@@ -13,9 +13,9 @@ import (
 	"go.mau.fi/whatsmeow/types"
 )
 
-// ProblemOrphanDevice is a whatsmeow device in PostgreSQL that no account
-// names (a pairing whose metadata write failed, or an account removed by
-// hand).
+// ProblemOrphanDevice is a whatsmeow device in PostgreSQL that no account,
+// live or removed, names (a pairing whose metadata write failed, or rows
+// edited by hand).
 const ProblemOrphanDevice ProblemKind = "orphan-device"
 
 func (p *pgBackend) create(s *Store, n NewAccount) (*Account, error) {
@@ -292,7 +292,8 @@ func (p *pgBackend) heldLocks(ctx context.Context) (map[int32]bool, error) {
 
 func (p *pgBackend) orphanDevices(ctx context.Context) ([]string, error) {
 	rows, err := p.db.QueryContext(ctx, `SELECT d.jid FROM whatsmeow_device d
-		WHERE NOT EXISTS (SELECT 1 FROM wactl_accounts a WHERE a.metadata->>'pairedJid' = d.jid) ORDER BY d.jid`)
+		WHERE NOT EXISTS (SELECT 1 FROM wactl_accounts a WHERE a.metadata->>'pairedJid' = d.jid)
+		  AND NOT EXISTS (SELECT 1 FROM wactl_removed_accounts r WHERE r.metadata->>'pairedJid' = d.jid) ORDER BY d.jid`)
 	if err != nil {
 		return nil, fmt.Errorf("list devices in PostgreSQL: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 func New(f *cmdutil.Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "sessions", Short: "Back up and restore the accounts' sessions (encrypted with age)"}
-	cmd.AddCommand(newBackup(f), newRestore(f))
+	cmd := &cobra.Command{Use: "sessions", Short: "Back up and restore the accounts' sessions (encrypted with age), or move them between device stores"}
+	cmd.AddCommand(newBackup(f), newRestore(f), newMigrate(f))
 	return cmd
 }
 
