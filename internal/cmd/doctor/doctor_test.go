@@ -130,6 +130,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+const healthyToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 // TestHealthyDaemon runs a real `wactl serve` child with two paired fake
 // accounts and the whole doctor (burst included) against it.
 func TestHealthyDaemon(t *testing.T) {
@@ -145,7 +147,7 @@ func TestHealthyDaemon(t *testing.T) {
 	port := freePort(t)
 	c := exec.Command(os.Args[0], "serve")
 	c.Env = append([]string{"WACTL_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dataDir,
-		"STATE_DIRECTORY=" + dataDir, fmt.Sprintf("PORT=%d", port), "INSTANCE_ID=host-a"}, srv.Env()...)
+		"STATE_DIRECTORY=" + dataDir, fmt.Sprintf("PORT=%d", port), "INSTANCE_ID=host-a", "WACTL_API_SERVICE_TOKEN=" + healthyToken}, srv.Env()...)
 	c.Dir = dataDir
 	var log bytes.Buffer
 	c.Stderr = &log
@@ -173,11 +175,13 @@ func TestHealthyDaemon(t *testing.T) {
 		return m["connected"] == 2.0
 	})
 
-	vars := map[string]string{"STATE_DIRECTORY": dataDir, "INSTANCE_ID": "host-a", "PORT": fmt.Sprint(port)}
+	// A healthy host has API authentication configured (api.auth).
+	vars := map[string]string{"STATE_DIRECTORY": dataDir, "INSTANCE_ID": "host-a", "PORT": fmt.Sprint(port), "WACTL_API_SERVICE_TOKEN": healthyToken}
 	ios, _, out, _ := iostreams.Test()
 	env := loadEnv(t, vars)
 	start := time.Now()
-	err = doctor.Run(context.Background(), &doctor.Options{IO: ios, Env: env})
+	// -v: the evidence of passing checks (paired=2) is shown only then.
+	err = doctor.Run(context.Background(), &doctor.Options{IO: ios, Env: env, Verbose: true})
 	full := time.Since(start)
 	if err != nil {
 		t.Fatalf("doctor on a healthy host: %v\n%s", err, out)
