@@ -30,6 +30,7 @@ type BackupOptions struct {
 	PassphraseFile    string
 	InsecurePlaintext bool
 	JSON              bool
+	Quiet             bool
 }
 
 const backupExitCodes = `Exit codes:
@@ -78,6 +79,7 @@ is as old as its backup) are in docs/sessions.md.
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "encrypt to the passphrase in this file's first line (scrypt)")
 	fl.BoolVar(&o.InsecurePlaintext, "insecure-plaintext", false, "write the snapshot UNENCRYPTED (anyone who reads the file can act as every phone)")
 	fl.BoolVar(&o.JSON, "json", false, "print a JSON summary")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing on success, even on a terminal (problems still go to stderr)")
 	return cmd
 }
 
@@ -205,7 +207,7 @@ func RunBackup(ctx context.Context, o *BackupOptions) error {
 		if err := cmdutil.WriteJSON(o.IO.Out, rep); err != nil {
 			return err
 		}
-	case o.IO.IsStdoutTTY():
+	case o.IO.IsStdoutTTY() && !o.Quiet:
 		paired := 0
 		for _, a := range rep.Accounts {
 			if a.Paired {

@@ -27,6 +27,7 @@ type RestoreOptions struct {
 	Force             bool
 	InsecurePlaintext bool
 	JSON              bool
+	Quiet             bool
 }
 
 const restoreExitCodes = `Exit codes:
@@ -82,6 +83,7 @@ what happens to messages exchanged after it.
 	fl.BoolVar(&o.Force, "force", false, "replace local accounts that changed after the backup (the old copy is kept under removed/)")
 	fl.BoolVar(&o.InsecurePlaintext, "insecure-plaintext", false, "accept a backup written with --insecure-plaintext")
 	fl.BoolVar(&o.JSON, "json", false, "print a JSON summary")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing on success, even on a terminal (problems still go to stderr)")
 	return cmd
 }
 
@@ -160,7 +162,7 @@ func RunRestore(ctx context.Context, o *RestoreOptions) error {
 		if err := cmdutil.WriteJSON(o.IO.Out, RestoreReport{File: o.File, CreatedAt: snap.CreatedAt, Store: st.StoreKind(), Accounts: results}); err != nil {
 			return err
 		}
-	case o.IO.IsStdoutTTY():
+	case o.IO.IsStdoutTTY() && !o.Quiet:
 		for _, r := range results {
 			if r.Refused() {
 				continue

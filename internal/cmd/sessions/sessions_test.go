@@ -2,6 +2,7 @@ package sessions_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,9 +23,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sessionscmd "github.com/wactl/wactl/internal/cmd/sessions"
+	"github.com/wactl/wactl/internal/iostreams"
 	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/internal/watest/child"
+	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
@@ -256,4 +259,49 @@ func TestCommandRefusals(t *testing.T) {
 	check(wactl(t, srv, data, "sessions", "backup", "--out", pfile, "--passphrase-file", pass), 0, "")
 	check(wactl(t, srv, data, "sessions", "restore", pfile, "--passphrase-file", wrong), 1, "a passphrase")
 	check(wactl(t, srv, data, "sessions", "restore", pfile, "--passphrase-file", pass, "--json"), 0, "")
+}
+
+func loader(dataDir string) func() (*config.Loaded, error) {
+	return func() (*config.Loaded, error) {
+		return config.Load(config.LoadOptions{SearchPaths: []string{}, LookupEnv: func(k string) (string, bool) {
+			if k == "STATE_DIRECTORY" {
+				return dataDir, true
+			}
+			return "", false
+		}})
+	}
+}
+
+// TestTerminalOutputAndQuiet: a line per result on a terminal, nothing
+// with --quiet.
+func TestTerminalOutputAndQuiet(t *testing.T) {
+	srv := wafake.Start(t)
+	data := t.TempDir()
+	sess, err := sessions.Open(filepath.Join(data, "sessions"), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := watest.Pair(t, srv, sess, "40766200001")
+	identity, recipients := keyFiles(t)
+	file := filepath.Join(t.TempDir(), "b.age")
+	for _, quiet := range []bool{false, true} {
+		ios, _, out, errOut := iostreams.Test()
+		ios.SetTTY(false, true, true)
+		err := sessionscmd.RunBackup(context.Background(), &sessionscmd.BackupOptions{IO: ios, Load: loader(data), Out: file, RecipientsFiles: []string{recipients}, Quiet: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if quiet != (out.Len() == 0) || errOut.Len() != 0 || (!quiet && !strings.Contains(out.String(), "1 accounts (1 paired) backed up")) {
+			t.Fatalf("backup quiet=%v: stdout %q stderr %q", quiet, out, errOut)
+		}
+		ios, _, out, errOut = iostreams.Test()
+		ios.SetTTY(false, true, true)
+		err = sessionscmd.RunRestore(context.Background(), &sessionscmd.RestoreOptions{IO: ios, Load: loader(data), File: file, Identities: []string{identity}, Quiet: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if quiet != (out.Len() == 0) || errOut.Len() != 0 || (!quiet && !strings.Contains(out.String(), acct.ID+" unchanged")) {
+			t.Fatalf("restore quiet=%v: stdout %q stderr %q", quiet, out, errOut)
+		}
+	}
 }
