@@ -146,21 +146,8 @@ func WriteBackup(path string, snap *Snapshot, enc Encryption) (int64, error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<16)
-	var w io.Writer = bw
-	var aw io.WriteCloser
-	if !enc.Plaintext {
-		if aw, err = age.Encrypt(bw, enc.Recipients...); err != nil {
-			return 0, fmt.Errorf("encrypt: %w", err)
-		}
-		w = aw
-	}
-	if err := EncodeSnapshot(w, snap); err != nil {
+	if err := SealSnapshot(bw, snap, enc); err != nil {
 		return 0, fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if aw != nil {
-		if err := aw.Close(); err != nil {
-			return 0, fmt.Errorf("write %s: %w", tmp, err)
-		}
 	}
 	if err := bw.Flush(); err != nil {
 		return 0, fmt.Errorf("write %s: %w", tmp, err)
@@ -182,6 +169,26 @@ func WriteBackup(path string, snap *Snapshot, enc Encryption) (int64, error) {
 	return st.Size(), syncDir(dir)
 }
 
+// SealSnapshot writes snap to w, encrypted as enc says: the body of a
+// backup file, or of any other copy (issue 20's replica uses it per
+// account, with EncodeAccount's one-account snapshots).
+func SealSnapshot(w io.Writer, snap *Snapshot, enc Encryption) error {
+	if enc.Plaintext == (len(enc.Recipients) > 0) {
+		return errors.New("a backup needs recipients or a passphrase (or, explicitly, plaintext), not both and not neither")
+	}
+	if enc.Plaintext {
+		return EncodeSnapshot(w, snap)
+	}
+	aw, err := age.Encrypt(w, enc.Recipients...)
+	if err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	if err := EncodeSnapshot(aw, snap); err != nil {
+		return err
+	}
+	return aw.Close()
+}
+
 const ageHeader = "age-encryption.org/v1\n"
 
 // ReadBackup opens and fully checks a backup before anything is restored:
@@ -194,9 +201,20 @@ func ReadBackup(path string, ids []age.Identity, allowPlaintext bool) (*Snapshot
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
+	snap, err := OpenSnapshot(f, ids, allowPlaintext)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return snap, nil
+}
+
+// OpenSnapshot is ReadBackup on a reader: it decrypts (or, when allowed,
+// reads plaintext) and verifies the whole snapshot.
+func OpenSnapshot(r io.Reader, ids []age.Identity, allowPlaintext bool) (*Snapshot, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
 	head, _ := br.Peek(len(armor.Header))
 	var payload io.Reader
+	var err error
 	switch {
 	case bytes.HasPrefix(head, []byte(ageHeader)) || bytes.HasPrefix(head, []byte(armor.Header)):
 		if len(ids) == 0 {
@@ -209,24 +227,20 @@ func ReadBackup(path string, ids []age.Identity, allowPlaintext bool) (*Snapshot
 		payload, err = age.Decrypt(src, ids...)
 		var nomatch *age.NoIdentityMatchError
 		if errors.As(err, &nomatch) {
-			return nil, fmt.Errorf("%w: %s was encrypted to %s, and the key or passphrase given is not one of them", ErrWrongKey, path, describeStanzas(nomatch.StanzaTypes))
+			return nil, fmt.Errorf("%w: it was encrypted to %s, and the key or passphrase given is not one of them", ErrWrongKey, describeStanzas(nomatch.StanzaTypes))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrBadSnapshot, path, err)
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 		}
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		if !allowPlaintext {
-			return nil, fmt.Errorf("%w: %s is a plaintext snapshot; restoring it needs --insecure-plaintext", ErrPlaintext, path)
+			return nil, fmt.Errorf("%w: it is a plaintext snapshot; restoring it needs --insecure-plaintext", ErrPlaintext)
 		}
 		payload = br
 	default:
-		return nil, fmt.Errorf("%w: %s is neither an age-encrypted backup nor a wactl snapshot", ErrBadSnapshot, path)
+		return nil, fmt.Errorf("%w: neither an age-encrypted backup nor a wactl snapshot", ErrBadSnapshot)
 	}
-	snap, err := DecodeSnapshot(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return snap, nil
+	return DecodeSnapshot(payload)
 }
 
 func describeStanzas(types []string) string {
