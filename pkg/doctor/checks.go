@@ -13,6 +13,7 @@ func Checks() []Check {
 		{Name: "sessions.dir", Title: "Sessions dir set, exists, writable", Run: checkSessionsDir},
 		{Name: "sessions.storage", Title: "Sessions dir on persistent storage", Run: checkSessionsStorage},
 		{Name: "sessions.inventory", Title: "Session files", Timeout: 20 * time.Second, Run: checkSessionsInventory},
+		{Name: "sessions.postgres", Title: "PostgreSQL device store", Network: true, Timeout: 40 * time.Second, Run: checkPGSessions},
 		{Name: "lease", Title: "Lease (lock)", Run: checkLease},
 		{Name: "lease.clock", Title: "Clock skew vs Firestore", Network: true, Run: checkClockSkew},
 		{Name: "lease.old_service", Title: "Old Node service on this host", Run: checkLegacyService},
