@@ -91,7 +91,7 @@ func (s *replicaSync) restore(ctx context.Context) {
 		counts[res.Outcome]++
 		switch res.Outcome {
 		case replica.Restored, replica.Replaced, replica.Unchanged:
-			s.state[id] = &replicaState{present: true, digest: res.Digest, mtime: accountMtime(s.sess.Dir(id))}
+			s.state[id] = &replicaState{present: true, digest: res.Digest, mtime: accountMtime(s.sess.Dir(id)), written: s.now()}
 		case replica.KeptLocal, replica.NotPaired:
 			s.state[id] = &replicaState{present: true} // written (or deleted) on the next pass
 		}
@@ -163,7 +163,12 @@ func (s *replicaSync) pass(ctx context.Context, force bool) {
 			continue
 		}
 		if !force && st.digest != "" && now.Sub(st.written) < s.o.Interval {
-			continue // changed, but written recently: the next poll after Interval takes it
+			// Changed, but written recently: the next poll after Interval
+			// takes it — unless the change is a logout or reset
+			// (account.json lost its device), whose copy goes at once.
+			if m, err := s.sess.Get(id); err != nil || m.PairedJID != "" {
+				continue
+			}
 		}
 		snap, err := s.sess.ExportAccount(ctx, id)
 		if err != nil {
