@@ -14,6 +14,7 @@ func Checks() []Check {
 		{Name: "sessions.storage", Title: "Sessions dir on persistent storage", Run: checkSessionsStorage},
 		{Name: "sessions.inventory", Title: "Session files", Timeout: 20 * time.Second, Run: checkSessionsInventory},
 		{Name: "sessions.postgres", Title: "PostgreSQL device store", Network: true, Timeout: 40 * time.Second, Run: checkPGSessions},
+		{Name: "sessions.replica", Title: "Session replica in Firestore", Timeout: 10 * time.Second, Run: checkReplica},
 		{Name: "lease", Title: "Lease (lock)", Run: checkLease},
 		{Name: "lease.clock", Title: "Clock skew vs Firestore", Network: true, Run: checkClockSkew},
 		{Name: "lease.old_service", Title: "Old Node service on this host", Run: checkLegacyService},
