@@ -251,6 +251,7 @@ func TestEveryFixParsesAndWorks(t *testing.T) {
 			return env
 		}, false, nil, ""},
 	}
+	states = append(states, replicaFixStates()...) // replica_fix_test.go
 	seen := 0
 	var summaries []string
 	t.Cleanup(func() { checkEveryFixDriven(t, summaries) })
