@@ -144,6 +144,19 @@ func TestReplicaFailoverToEmptyHost(t *testing.T) {
 		return true
 	})
 
+	// An idle account writes nothing: no traffic for two polls, and no
+	// generation moves (its files' times do not change, so it is not even
+	// read).
+	for _, acct := range accts {
+		gens[acct.ID] = h.generation(acct.ID)
+	}
+	time.Sleep(4500 * time.Millisecond) // two polls (2 s)
+	for _, acct := range accts {
+		if g := h.generation(acct.ID); g != gens[acct.ID] {
+			t.Fatalf("%s: idle, yet the copy went from generation %d to %d", acct.ID, gens[acct.ID], g)
+		}
+	}
+
 	a.cmd.Process.Kill()
 	<-a.exited
 	start := time.Now()
