@@ -364,6 +364,19 @@ func TestInstalledLayout(t *testing.T) {
 		t.Errorf("cron audit as the service user: exit %d\n%s", r.code, r.stderr)
 	}
 
+	// Pointed elsewhere (an old crontab's --data-dir, a shell in another
+	// directory), the read-only commands create nothing and say where the
+	// service's data is and how to read it.
+	elsewhere := filepath.Join(h.home, "wactl-data")
+	for _, c := range [][]string{{"accounts", "list"}, {"audit", "duplicates"}} {
+		r := h.wactl(operatorGroup, false, append(c, "--data-dir", elsewhere)...)
+		hint := fmt.Sprintf("the wactl service's data is in %s (from the running service, %s): run as `sudo -u nobody wactl %s --data-dir %s`",
+			h.data, filepath.Join(h.run, "data_dir"), strings.Join(c, " "), h.data)
+		if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(hint)) || !strings.Contains(r.stderr, elsewhere) {
+			t.Errorf("wactl %s --data-dir %s: exit %d, want where it looked and %q\n%s", strings.Join(c, " "), elsewhere, r.code, hint, r.stderr)
+		}
+	}
+
 	// serve: stopped, the runtime socket and pointer go away; root's serve
 	// and root's pairing refuse with the command that works and leave no
 	// root-owned file; the service user's serve restores all three

@@ -5,13 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/wactl/wactl/pkg/config"
 )
 
 // Embedded is the audit backend of the embedded store: the SQLite file of
@@ -37,6 +41,9 @@ type Embedded struct {
 // report, not an empty result.
 func OpenEmbedded(ctx context.Context, path string) (*Embedded, error) {
 	if _, err := os.Stat(path); err != nil {
+		if hint := config.ServiceHint(filepath.Dir(path), "audit duplicates"); hint != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("embedded store %s: %w; %s", path, err, hint)
+		}
 		return nil, fmt.Errorf("embedded store %s: %w (check store.path, or run wactl serve once to create it)", path, err)
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"syscall"
 )
 
 // DefaultServiceDataDir is where the unit's StateDirectory=wactl keeps the
@@ -38,4 +42,26 @@ func ServiceDataDir(lookupEnv func(string) (string, bool)) (dir, from string) {
 func fileExists(p string) bool {
 	_, err := os.Stat(filepath.Clean(p))
 	return err == nil
+}
+
+// ServiceHint is the sentence a command that found nothing in dataDir adds:
+// where the wactl service's data is and the command that reads it, e.g.
+// "the wactl service's data is in /var/lib/wactl (from /etc/wactl/config.yaml):
+// run as `sudo -u wactl wactl audit duplicates --data-dir /var/lib/wactl`".
+// "" when no service is known on this host or it uses dataDir itself.
+func ServiceHint(dataDir, command string) string {
+	dir, from := ServiceDataDir(nil)
+	if dir == "" || filepath.Clean(dir) == filepath.Clean(dataDir) {
+		return ""
+	}
+	owner := "wactl"
+	if st, err := os.Stat(dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			owner = "#" + strconv.Itoa(int(sys.Uid))
+			if u, err := user.LookupId(strconv.Itoa(int(sys.Uid))); err == nil && u.Username != "" {
+				owner = u.Username
+			}
+		}
+	}
+	return fmt.Sprintf("the wactl service's data is in %s (from %s): run as `sudo -u %s wactl %s --data-dir %s`", dir, from, owner, command, dir)
 }

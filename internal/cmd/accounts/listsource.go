@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/wactl/wactl/internal/cmdutil"
@@ -102,14 +103,9 @@ func nothingHere(l *config.Loaded) string {
 		}
 	}
 	msg := fmt.Sprintf("no data in %s (data_dir %s, %s); nothing was created", cfg.Sessions.Path, cfg.DataDir, why)
-	dir, from := config.ServiceDataDir(nil)
-	if dir != "" && dir != cfg.DataDir {
-		owner := "wactl"
-		if uid, _, ok := daemon.OwnerOf(dir); ok {
-			owner = daemon.UserName(uid)
-		}
-		msg += fmt.Sprintf(".\nThe wactl service's data is in %s (from %s): run as `%saccounts list --data-dir %s`", dir, from, daemon.SudoAs(owner), dir)
-	} else if dir == "" {
+	if hint := config.ServiceHint(cfg.DataDir, "accounts list"); hint != "" {
+		msg += ".\nThe" + strings.TrimPrefix(hint, "the")
+	} else {
 		msg += ".\nPair an account with `wactl pair --phone +NUMBER`, or point --data-dir at the data dir of wactl serve"
 	}
 	return msg
