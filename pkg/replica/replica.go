@@ -24,7 +24,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"filippo.io/age"
-	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -262,17 +261,14 @@ func (r *Replica) deleteOtherGenerations(ctx context.Context, id string, keep in
 }
 
 func (r *Replica) deleteChunks(ctx context.Context, id string, match func(gen int64) bool) error {
-	it := r.doc(id).Collection(chunksSub).Select("generation").Documents(ctx)
-	defer it.Stop()
+	// Read the listing to the end before deleting: a delete inside an open
+	// query stream waits on the emulator's (and Firestore's) read locks.
+	docs, err := r.doc(id).Collection(chunksSub).Select("generation").Documents(ctx).GetAll()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for {
-		snap, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	for _, snap := range docs {
 		g, _ := snap.DataAt("generation")
 		gen, _ := g.(int64)
 		if match(gen) {
