@@ -44,6 +44,10 @@ func OpenEmbedded(ctx context.Context, path string) (*Embedded, error) {
 		if hint := config.ServiceHint(filepath.Dir(path), "audit duplicates"); hint != "" && errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("embedded store %s: %w; %s", path, err, hint)
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("embedded store %s: %w; run the audit as the data dir's owner: sudo -u %s wactl audit duplicates",
+				path, err, config.OwnerName(path))
+		}
 		return nil, fmt.Errorf("embedded store %s: %w (check store.path, or run wactl serve once to create it)", path, err)
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +

@@ -54,14 +54,27 @@ func ServiceHint(dataDir, command string) string {
 	if dir == "" || filepath.Clean(dir) == filepath.Clean(dataDir) {
 		return ""
 	}
-	owner := "wactl"
-	if st, err := os.Stat(dir); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			owner = "#" + strconv.Itoa(int(sys.Uid))
-			if u, err := user.LookupId(strconv.Itoa(int(sys.Uid))); err == nil && u.Username != "" {
-				owner = u.Username
+	return fmt.Sprintf("the wactl service's data is in %s (from %s): run as `sudo -u %s wactl %s --data-dir %s`", dir, from, OwnerName(dir), command, dir)
+}
+
+// OwnerName is the login name of path's owner (of its nearest existing
+// parent when it is missing or unreadable), as sudo -u takes it: "#uid"
+// for a uid without a name, "wactl" when nothing can be read.
+func OwnerName(path string) string {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil {
+			sys, ok := st.Sys().(*syscall.Stat_t)
+			if !ok {
+				break
 			}
+			if u, err := user.LookupId(strconv.Itoa(int(sys.Uid))); err == nil && u.Username != "" {
+				return u.Username
+			}
+			return "'#" + strconv.Itoa(int(sys.Uid)) + "'"
+		}
+		if p == filepath.Dir(p) {
+			break
 		}
 	}
-	return fmt.Sprintf("the wactl service's data is in %s (from %s): run as `sudo -u %s wactl %s --data-dir %s`", dir, from, owner, command, dir)
+	return "wactl"
 }
