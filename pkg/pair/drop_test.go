@@ -14,6 +14,9 @@ import (
 // every server disconnect "timeout"; with no code ever shown that is not
 // an expiry but a lost connection, and the operator is told so.
 func TestPairConnectionLostBeforeACode(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a close right after the handshake races inside whatsmeow (docs/races.md, 3); runs in the plain run")
+	}
 	srv := wafake.Start(t, fastOpts)
 	cli, container := srv.NewTestClient(t)
 	wafake.ConfigureClient(cli, wafake.DropAfterHandshake(t, srv.Addr()))
