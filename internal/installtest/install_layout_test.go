@@ -398,8 +398,10 @@ func TestInstalledLayout(t *testing.T) {
 	if r := h.pair(root, "40766000005"); r.code == 0 || !strings.Contains(r.stderr, "sudo -u nobody wactl pair --phone +40766000005") {
 		t.Errorf("root pairing with the service stopped: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := h.wactl(root, true, "serve"); r.code == 0 || !strings.Contains(r.stderr, "sudo -u nobody") {
-		t.Errorf("serve as root on the service's data dir: exit %d\n%s", r.code, r.stderr)
+	for _, w := range []who{root, operatorGroup} {
+		if r := h.wactl(w, true, "serve"); r.code == 0 || !strings.Contains(r.stderr, "sudo -u nobody wactl") {
+			t.Errorf("serve as %s on the service's data dir: exit %d\n%s", w.name, r.code, r.stderr)
+		}
 	}
 	if bad := h.notOwnedByService(); len(bad) > 0 {
 		t.Errorf("files in the data dir the service user does not own: %v", bad)

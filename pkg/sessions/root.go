@@ -98,6 +98,9 @@ func ensureRoot(root string) error {
 		}
 		return nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return deniedRoot(root, err)
+	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sessions root %s: %w", root, err)
 	}

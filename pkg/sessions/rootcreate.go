@@ -41,6 +41,34 @@ func checkCreateAs(root string) error {
 	}
 }
 
+// deniedRoot explains a sessions root this user may not even look at: it
+// is another user's (the service's), and wactl runs as them.
+func deniedRoot(root string, err error) error {
+	for p := filepath.Dir(root); ; p = filepath.Dir(p) {
+		if st, serr := os.Stat(p); serr == nil {
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+				owner := sudoUser(int(sys.Uid))
+				return &RootError{Root: root, Owner: owner,
+					Problem: fmt.Sprintf("cannot be read by %s (%v): %s belongs to %s", describeUser(os.Geteuid()), unwrapErrno(err), p, describeUser(int(sys.Uid))),
+					Fix:     fmt.Sprintf("run wactl as their owner: sudo -u %s wactl …", owner)}
+			}
+			break
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	return fmt.Errorf("sessions root %s: %w", root, err)
+}
+
+func unwrapErrno(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // MissingError: a read-only command found no sessions root; nothing was
 // created.
 type MissingError struct{ Root string }
