@@ -189,12 +189,12 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 
 // liveMessageDelay is the time from a live message's WhatsApp timestamp
 // (whole seconds) to its being durable in the store. whatsmeow hands an
-// account's messages to the handler one at a time from a bounded queue
-// (2,048 nodes, then the socket stops being read and the server holds the
-// rest), so when the store falls behind this delay grows while nothing is
-// lost: it is the backpressure, visible before any message is late by the
-// server's redelivery. Package-level because every client observes it;
-// each registry only reads it.
+// account's messages to the handler one at a time from a queue (2,048
+// nodes; beyond that it parks each node in a goroutine of its own), and a
+// message is acknowledged only once recorded, so when the store falls
+// behind this delay grows while nothing is lost: it is the backpressure.
+// Package-level because every client observes it; each registry only
+// reads it.
 var liveMessageDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
 	Name:    "wactl_live_message_delay_seconds",
 	Help:    "Time from a live message's WhatsApp timestamp (whole seconds) to its being recorded.",
