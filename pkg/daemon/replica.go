@@ -87,6 +87,10 @@ func (s *replicaSync) restore(ctx context.Context) {
 	}
 	counts := map[string]int{}
 	for _, id := range ids {
+		if s.removedHere(ctx, id) {
+			counts["removed-here"]++
+			continue
+		}
 		res := s.r.RestoreAccount(ctx, s.sess, id)
 		counts[res.Outcome]++
 		switch res.Outcome {
@@ -106,6 +110,29 @@ func (s *replicaSync) restore(ctx context.Context) {
 		}
 	}
 	s.log.Info("session replica read", "accounts", len(ids), "outcomes", counts, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// removedHere: the operator removed the account on this host after its
+// copy was taken (`wactl accounts remove` while no daemon ran): restoring
+// it would undo the removal, so the copy is deleted instead.
+func (s *replicaSync) removedHere(ctx context.Context, id string) bool {
+	if _, err := os.Stat(s.sess.Dir(id)); err == nil {
+		return false
+	}
+	at := removedAt(s.sess.Root(), id)
+	if at.IsZero() {
+		return false
+	}
+	in, err := s.r.Stat(ctx, id)
+	if err != nil || !at.After(in.SnapshotAt) {
+		return false
+	}
+	if err := s.r.Delete(ctx, id); err != nil {
+		s.log.Warn("replica: the account was removed on this host; its copy could not be deleted", "account", id, "err", err)
+	} else {
+		s.log.Info("replica: the account was removed on this host after its copy was taken; copy deleted, not restored", "account", id, "removed_at", at)
+	}
+	return true
 }
 
 // accountMtime is the latest modification time of an account's state
