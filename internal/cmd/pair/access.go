@@ -1,9 +1,11 @@
 package pair
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wactl/wactl/internal/cmdutil"
 	"github.com/wactl/wactl/pkg/config"
@@ -19,7 +21,7 @@ import (
 
 // notAllowed explains a refused daemon socket with the exact command.
 func notAllowed(o *Options, na *daemon.NotAllowedError) error {
-	msg := fmt.Sprintf("a wactl daemon's socket (%s) does not let this user in, so nothing was paired.\nPair as the service user:\n  %s",
+	msg := fmt.Sprintf("this user may not reach the wactl service's socket or data (%s: permission denied), so nothing was paired.\nPair as the service user:\n  %s",
 		na.Path, na.SudoPrefix()+pairArgs(o))
 	if na.Group != "" {
 		msg += fmt.Sprintf("\nor join the group %s (sudo usermod -aG %s $USER, then log in again) and run wactl pair again", na.Group, na.Group)
@@ -70,4 +72,33 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// daemonHas says whether the daemon already knows account id.
+func daemonHas(ctx context.Context, admin *daemon.AdminClient, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := admin.Status(ctx)
+	if err != nil {
+		return true // unknown: do not wait for it to go
+	}
+	for _, a := range st.Accounts {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForgotten waits (briefly) until the daemon has dropped the account a
+// failed pairing created. After Ctrl-C the daemon learns of the end only
+// when the connection closes; "nothing was kept" is printed once it is so.
+func waitForgotten(admin *daemon.AdminClient, id string) {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if !daemonHas(context.Background(), admin, id) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -147,9 +147,13 @@ func Run(ctx context.Context, o *Options) error {
 	switch {
 	case derr == nil:
 		ui.note("pairing through the running wactl daemon")
+		existed := daemonHas(ctx, admin, id)
 		outcome, err = admin.Pair(ctx, req, ui.event)
 		if err != nil && outcome.Kind == "" {
 			return err
+		}
+		if outcome.Outcome != pair.OutcomePaired && !existed {
+			waitForgotten(admin, id)
 		}
 	case errors.As(derr, &na):
 		// Not "no daemon": the service may run; never pair beside it.
