@@ -31,6 +31,9 @@ type PostgresOptions struct {
 	// Timeout bounds every statement (statement_timeout), connect and lock
 	// wait; default 15 s.
 	Timeout time.Duration
+	// OutageWait bounds how long a call waits for a new connection while
+	// PostgreSQL is unreachable (see waitConnector); default 5 min.
+	OutageWait time.Duration
 }
 
 const (
@@ -111,11 +114,14 @@ func openPostgres(o PostgresOptions, log *slog.Logger) (*pgBackend, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = defaultPGTimeout
 	}
+	if o.OutageWait <= 0 {
+		o.OutageWait = defaultPGOutageWait
+	}
 	cfg, err := pgConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	db := stdlib.OpenDB(*cfg)
+	db := sql.OpenDB(&waitConnector{base: stdlib.GetConnector(*cfg), wait: o.OutageWait, log: log})
 	db.SetMaxOpenConns(o.MaxConns)
 	db.SetMaxIdleConns(o.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)

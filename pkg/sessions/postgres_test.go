@@ -18,9 +18,14 @@ import (
 // its own, as a host with an empty disk would.
 func newPGStore(t testing.TB, dsn, instance string) *Store {
 	t.Helper()
+	return newPGStoreWait(t, dsn, instance, 3*time.Second)
+}
+
+func newPGStoreWait(t testing.TB, dsn, instance string, outageWait time.Duration) *Store {
+	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	s, err := Open(filepath.Join(t.TempDir(), "sessions"), Options{InstanceID: instance, Now: clock.now,
-		Postgres: &PostgresOptions{DSN: dsn, MaxConns: 4, Timeout: 5 * time.Second}})
+		Postgres: &PostgresOptions{DSN: dsn, MaxConns: 4, Timeout: 5 * time.Second, OutageWait: outageWait}})
 	if err != nil {
 		t.Fatal(err)
 	}
