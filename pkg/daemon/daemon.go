@@ -157,11 +157,11 @@ func Run(ctx context.Context, o Options) error {
 		// background.
 		OnActive: func(epoch int64) {
 			d.log.Info("lease gained: ACTIVE", "epoch", epoch)
-			d.restoreReplica(runCtx) // before any account connects
-			d.mgr.Activate(runCtx)
+			// With the replica: restore first, in the background (replica.go).
+			d.activate(runCtx, epoch)
 		},
 		// Returns only when every client is disconnected.
-		OnPassive: func(reason string) { d.mgr.Deactivate(reason) },
+		OnPassive: func(reason string) { d.cancelRestore(); d.mgr.Deactivate(reason) },
 	})
 	if err != nil {
 		return fmt.Errorf("lease: %w", err)

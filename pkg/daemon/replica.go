@@ -43,6 +43,10 @@ type replicaSync struct {
 
 	mu    sync.Mutex // one pass at a time (the loop, the final copy)
 	state map[string]*replicaState
+
+	// The restore in flight after gaining the lease (Daemon.mu guards them).
+	pending     context.CancelFunc
+	pendingDone chan struct{}
 }
 
 type replicaState struct {
@@ -257,9 +261,43 @@ func (d *Daemon) startReplica(ctx context.Context) {
 	go d.replica.loop(ctx, func() bool { _, ok := d.lk.Fence(); return ok && d.mgr.Active() })
 }
 
-func (d *Daemon) restoreReplica(ctx context.Context) {
-	if d.replica != nil {
-		d.replica.restore(ctx)
+// activate is OnActive. Without the replica it activates at once. With it,
+// the restore runs in the background — the lease goroutine that calls
+// OnActive must keep renewing — and the manager is activated only if the
+// same epoch is still held when it ends; cancelRestore (OnPassive) cancels
+// and waits for it first, so nothing activates after a step-down.
+func (d *Daemon) activate(ctx context.Context, epoch int64) {
+	if d.replica == nil {
+		d.mgr.Activate(ctx)
+		return
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.replica.pending, d.replica.pendingDone = cancel, done
+	d.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer cancel()
+		d.replica.restore(rctx)
+		if held, ok := d.lk.Fence(); ok && held == epoch && rctx.Err() == nil {
+			d.mgr.Activate(ctx)
+		}
+	}()
+}
+
+// cancelRestore stops a restore still running and waits for it.
+func (d *Daemon) cancelRestore() {
+	if d.replica == nil {
+		return
+	}
+	d.mu.Lock()
+	cancel, done := d.replica.pending, d.replica.pendingDone
+	d.replica.pending, d.replica.pendingDone = nil, nil
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
 }
 
