@@ -176,12 +176,28 @@ func (p *pairing) run(ctx context.Context) (Result, error) {
 func (p *pairing) loop(ctx context.Context, ch <-chan whatsmeow.QRChannelItem) (Result, error) {
 	seq := 0
 	codeSent := false
+	// A connection that dies inside whatsmeow's Connect, after the
+	// handshake but before its disconnect handler is set, produces no
+	// event at all: the QR channel would wait forever. Before the first
+	// code, a socket found closed twice in a row is a lost connection.
+	check := time.NewTicker(250 * time.Millisecond)
+	defer check.Stop()
+	downTicks := 0
 	for {
 		var item whatsmeow.QRChannelItem
 		var ok bool
 		select {
 		case <-ctx.Done():
 			return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+		case <-check.C:
+			if seq == 0 && !p.client.IsConnected() {
+				if downTicks++; downTicks >= 2 {
+					return Result{Outcome: OutcomeError}, ErrConnectionLost
+				}
+			} else {
+				downTicks = 0
+			}
+			continue
 		case item, ok = <-ch:
 		}
 		if !ok {
