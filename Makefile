@@ -17,7 +17,7 @@ ARGS     ?= serve
 TESTFLAGS ?= -count=1 -timeout 40m
 FUZZTIME ?= 20s
 
-.PHONY: build run test lint bench fuzz vuln clean notices
+.PHONY: build run test test-race lint bench fuzz vuln clean notices package
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wactl ./cmd/wactl
@@ -26,9 +26,17 @@ run: build
 	./bin/wactl $(ARGS)
 
 # Unit, integration (Firestore emulator, fake WhatsApp server, child
-# processes, tmux) and systemd unit tests, after the lint checks.
+# processes, tmux) and systemd unit tests, after the lint checks; then the
+# same tests under the race detector.
 test: lint
 	$(GO) test $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory test-race
+
+# Every package under -race. -short trims the long forms (CI has 90 min in
+# all; docs/races.md lists the races left in whatsmeow and their exclusions).
+RACEFLAGS ?= -race -short -count=1 -timeout 45m
+test-race:
+	$(GO) test $(RACEFLAGS) ./...
 
 lint:
 	@bash .ci/no-binaries
@@ -58,5 +66,10 @@ vuln:
 	@db=$$(bash tools/vulndb.sh) && echo "vulnerability database: $$db" && \
 	$(GO) run $(GOVULNCHECK) -db "file://$$db" ./...
 
+# dist/wactl_<version>-1_amd64.deb (nfpm) and a tarball with the static
+# binary for other distributions (tools/package.sh; docs/install.md).
+package:
+	bash tools/package.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
