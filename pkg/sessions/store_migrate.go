@@ -91,6 +91,16 @@ func migrateOne(ctx context.Context, src, dst *Store, id string, removeSource bo
 		return fail(MigrateFailed, fmt.Errorf("read from %s: %w", src.Kind(), err))
 	}
 	r.DeviceJID, r.Rows = snap.DeviceJID, snap.RowCount()
+	if len(snap.Tables) == 0 && dst.Kind() == StoreKindSQLite {
+		// An account never paired has no rows in PostgreSQL, while its
+		// SQLite file, once created, has every table, empty: give the
+		// snapshot those empty tables, or the SQLite store's read-back
+		// comparison sees a difference.
+		for _, spec := range whatsmeowTables {
+			snap.Tables = append(snap.Tables, Table{Name: spec.name, Columns: spec.columns, Rows: [][]any{}})
+		}
+		snap.seal()
+	}
 	identical := false
 	_, err = dst.ImportAccount(ctx, snap, func(local *LocalAccount) (ImportDecision, error) {
 		if local == nil {

@@ -74,8 +74,8 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 
 	// And back, into a host with an empty sessions directory.
 	back, _ := newStore(t)
-	res, err = Migrate(ctx, pg, back, MigrateOptions{RemoveSource: true, Accounts: []string{testID}})
-	migrated(t, res, err, MigrateCopied)
+	res, err = Migrate(ctx, pg, back, MigrateOptions{RemoveSource: true})
+	migrated(t, res, err, MigrateCopied, MigrateCopied)
 	d, err = back.OpenDevice(ctx, testID, DeviceOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 		t.Fatalf("PostgreSQL still has the account after --remove-source: %v", err)
 	}
 	inv, err := pg.Inventory(ctx)
-	if err != nil || len(inv.Problems) != 0 || inv.Counts.Removed != 1 {
+	if err != nil || len(inv.Problems) != 0 || inv.Counts.Removed != 2 {
 		t.Fatalf("PostgreSQL after remove-source: %+v %v", inv, err)
 	}
 }
