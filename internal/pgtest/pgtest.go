@@ -101,6 +101,7 @@ func Start(t testing.TB) *Cluster {
 	if err != nil {
 		unavailable(t, err)
 	}
+	c.reapAfter(os.Getpid()) // in case the binary dies before the cleanup
 	t.Cleanup(c.Remove)
 	return c
 }
