@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wactl/wactl/bench/internal/benchd"
@@ -40,6 +42,30 @@ func BenchmarkInbound(b *testing.B) {
 			}
 			seen.waitAll(warm, 60*time.Second)
 			bl := r.baseline(b)
+			// A second reference, embedded run only (it does not depend on
+			// the store): the same messages to 20 bare whatsmeow clients
+			// whose handler only notes the arrival: the WhatsApp leg alone.
+			var wm []*whatsmeow.Client
+			wmSeen := newArrivals()
+			if backend == "embedded" {
+				wm = bareClients(b, r)
+				for _, c := range wm {
+					c.AddEventHandler(func(evt any) {
+						if m, ok := evt.(*events.Message); ok {
+							wmSeen.mark(m.Info.ID, time.Now())
+						}
+					})
+				}
+				var warmWM []string
+				for i, c := range wm {
+					id := wafake.NewMessageID()
+					if err := r.sendTo(i, c, id, "warm-up"); err != nil {
+						b.Fatal(err)
+					}
+					warmWM = append(warmWM, id)
+				}
+				wmSeen.waitAll(warmWM, 60*time.Second)
+			}
 			b.ResetTimer()
 			for range b.N {
 				for _, rs := range rates() {
@@ -55,6 +81,19 @@ func BenchmarkInbound(b *testing.B) {
 					})
 					bl.seen.waitAll(base.ids(), 60*time.Second)
 					baseLost := base.collect(bl.seen.get)
+
+					if wm != nil {
+						leg := newPhase()
+						pace(rs, accountsN, func(w, k int) {
+							id := wafake.NewMessageID()
+							leg.began(id, time.Now())
+							r.sendTo(w, wm[w], id, fmt.Sprintf("bench %d", k))
+						})
+						wmSeen.waitAll(leg.ids(), 60*time.Second)
+						legLost := leg.collect(wmSeen.get)
+						b.Logf("%s %g msg/s: WhatsApp leg alone (fake → bare whatsmeow client's event handler): p50 %s p99 %s, not received %d",
+							backend, rs.perSec, ms(leg.q(.5)), ms(leg.q(.99)), legLost)
+					}
 
 					ph := newPhase()
 					var sendErr atomic.Int64
@@ -93,6 +132,15 @@ func BenchmarkInbound(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sendTo sends message id from account i's peer to a bare client.
+func (r *rig) sendTo(i int, c *whatsmeow.Client, id, text string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := r.srv.SendFromPeer(ctx, peerJID("4078810", i), c.Store.ID.ToNonAD(),
+		&waE2E.Message{Conversation: proto.String(text)}, wafake.MessageOptions{ID: id})
+	return err
 }
 
 func (r *rig) inbound(i int, text string) string {
