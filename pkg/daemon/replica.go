@@ -206,7 +206,10 @@ func (s *replicaSync) pass(ctx context.Context, force bool) {
 			s.log.Warn("replica: cannot read the session", "account", id, "err", err)
 			continue
 		}
-		if !snap.Paired() {
+		// account.json is unpaired only after a logout or reset
+		// (MarkUnpaired); whatsmeow may still hold the device row when its
+		// own deletion was interrupted, and that row must not be copied.
+		if !snap.Paired() || snap.Metadata != nil && snap.Metadata.PairedJID == "" {
 			// Logged out or reset: a copy would bring the session back.
 			if st.present {
 				if err := s.r.Delete(ctx, id); err != nil {

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,15 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wactl/wactl/internal/wafake"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
-// TestReplicaAccountsRemoveWhileStopped (issue 20 item 4): `wactl accounts
-// remove` while no daemon runs; the next start does not bring the account
-// back from the replica but deletes its copy.
+// TestReplicaAccountsRemoveWhileStopped (issue 20 items 3, 4): `wactl
+// accounts remove` while no daemon runs; the next start does not bring the
+// account back from the replica but deletes its copy. A logout by WhatsApp
+// deletes the copy; an account paired through the daemon is copied at once.
 func TestReplicaAccountsRemoveWhileStopped(t *testing.T) {
 	h := newReplicaHosts(t)
+	h.common = append(h.common, "WACTL_API_SERVICE_TOKEN="+token)
 	dir := t.TempDir()
 	sess, err := sessions.Open(filepath.Join(dir, "sessions"), sessions.Options{})
 	if err != nil {
@@ -47,4 +51,38 @@ func TestReplicaAccountsRemoveWhileStopped(t *testing.T) {
 	if h.generation(kept.ID) == 0 {
 		t.Fatal("the kept account's copy was deleted")
 	}
+
+	// Logout by WhatsApp (the user unlinks the device on the phone): the
+	// copy goes, so no host brings the session back.
+	if err := h.srv.Inject(kept.Device, wafake.FaultLogout); err != nil {
+		t.Fatal(err)
+	}
+	watest.Eventually(t, 15*time.Second, "copy of the logged-out account deleted", func() bool { return h.generation(kept.ID) == 0 })
+
+	// Pairing through the daemon (the app's add-account and a QR scan):
+	// the copy is written right after, within a poll.
+	code, m := a.call(t, "POST", "/api/whatsapp/add-account", map[string]any{"name": "Shop", "phone": "+40733200003"}, nil)
+	if code != 200 {
+		t.Fatalf("add-account %d %v", code, m)
+	}
+	id := m["account"].(map[string]any)["id"].(string)
+	var qr string
+	watest.Eventually(t, 20*time.Second, "QR", func() bool {
+		_, m := a.call(t, "GET", "/api/whatsapp/accounts", nil, nil)
+		for _, x := range m["accounts"].([]any) {
+			if am := x.(map[string]any); am["id"] == id {
+				if s, _ := am["qrCode"].(string); s != "" {
+					qr = decodeQRDataURL(t, s)
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if _, err := h.srv.Scan(context.Background(), qr, "40733200003"); err != nil {
+		t.Fatal(err)
+	}
+	paired := time.Now()
+	watest.Eventually(t, 15*time.Second, "copy after pairing", func() bool { return h.generation(id) >= 1 })
+	t.Logf("copy written %s after the QR scan", time.Since(paired).Round(time.Millisecond))
 }
