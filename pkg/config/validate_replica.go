@@ -31,6 +31,9 @@ func validateReplica(c *Config, p *Problems) {
 	if c.Sessions.ReplicaInterval < MinReplicaInterval {
 		p.add("sessions.replica_interval", "", fmt.Sprintf("%s is too short; use at least %s (60s by default)", c.Sessions.ReplicaInterval, MinReplicaInterval))
 	}
+	if c.Sessions.Store == "postgres" {
+		p.add("sessions.replica", "", "firestore is for deployments without the shared PostgreSQL device store; with sessions.store: postgres every host already has every session: set sessions.replica: off")
+	}
 	if c.LockBackend() != "firestore" {
 		p.add("sessions.replica", "", "firestore needs the Firestore lease (lock.backend: firestore): without a shared lease no other host takes over, so there is nothing to restore for")
 	}
