@@ -252,6 +252,7 @@ func TestEveryFixParsesAndWorks(t *testing.T) {
 		}, false, nil, ""},
 	}
 	states = append(states, replicaFixStates()...) // replica_fix_test.go
+	states = append(states, pgSessionsFixStates()...) // pgsessions_fix_test.go
 	seen := 0
 	var summaries []string
 	t.Cleanup(func() { checkEveryFixDriven(t, summaries) })
