@@ -251,7 +251,7 @@ func TestEveryFixParsesAndWorks(t *testing.T) {
 			return env
 		}, false, nil, ""},
 	}
-	states = append(states, replicaFixStates()...) // replica_fix_test.go
+	states = append(states, replicaFixStates()...)    // replica_fix_test.go
 	states = append(states, pgSessionsFixStates()...) // pgsessions_fix_test.go
 	seen := 0
 	var summaries []string
