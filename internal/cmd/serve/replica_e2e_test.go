@@ -101,23 +101,62 @@ func (h *replicaHosts) waitRecordedOnce(ids ...string) {
 	}
 }
 
-// TestReplicaFailoverToEmptyHost (issue 20 item 6): two accounts paired on
-// host A; host B has an empty data dir. kill -9 A: B restores both from the
+// pairViaAPI adds an account through the app's API on p and scans its QR
+// with the fake phone, as a user pairs on host A.
+func (h *replicaHosts) pairViaAPI(p *proc, phone string) watest.Account {
+	t := h.t
+	t.Helper()
+	// 503 while the process restores from the replica after gaining the
+	// lease (it answers "retry shortly").
+	var m map[string]any
+	watest.Eventually(t, 20*time.Second, "add-account "+phone, func() bool {
+		var code int
+		code, m = p.call(t, "POST", "/api/whatsapp/add-account", map[string]any{"name": "Shop " + phone, "phone": "+" + phone}, nil)
+		if code != 200 && code != 503 {
+			t.Fatalf("add-account %d %v", code, m)
+		}
+		return code == 200
+	})
+	id := m["account"].(map[string]any)["id"].(string)
+	var qr string
+	watest.Eventually(t, 20*time.Second, "QR of "+phone, func() bool {
+		_, m := p.call(t, "GET", "/api/whatsapp/accounts", nil, nil)
+		list, _ := m["accounts"].([]any)
+		for _, x := range list {
+			if am := x.(map[string]any); am["id"] == id {
+				if s, _ := am["qrCode"].(string); s != "" {
+					qr = decodeQRDataURL(t, s)
+					return true
+				}
+			}
+		}
+		return false
+	})
+	jid, err := h.srv.Scan(context.Background(), qr, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return watest.Account{ID: id, Phone: phone, Device: jid}
+}
+
+// TestReplicaFailoverToEmptyHost (issue 20 item 6): both hosts start with
+// empty data dirs; two accounts are paired through host A's API (QR scan). kill -9 A: B restores both from the
 // Firestore replica and connects them without a QR, and messages before
 // and after are recorded exactly once. Then a planned handoff (SIGINT on B)
 // leaves a copy equal to B's final local state, and A, restarted on its
 // older local sessions, takes over from that copy.
 func TestReplicaFailoverToEmptyHost(t *testing.T) {
 	h := newReplicaHosts(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
+	h.common = append(h.common, "WACTL_API_SERVICE_TOKEN="+token)
+	dirA, dirB := t.TempDir(), t.TempDir() // both empty
+	a := h.serve(dirA, "host-a")
+	watest.Eventually(t, 30*time.Second, "A ACTIVE", func() bool { m := a.health(); return m != nil && m["waMode"] == "active" })
+	accts := []watest.Account{h.pairViaAPI(a, "40733000001"), h.pairViaAPI(a, "40733000002")}
+	a.waitConnected(2, 30*time.Second)
 	sessA, err := sessions.Open(filepath.Join(dirA, "sessions"), sessions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	accts := []watest.Account{watest.Pair(t, h.srv, sessA, "40733000001"), watest.Pair(t, h.srv, sessA, "40733000002")}
-
-	a := h.serve(dirA, "host-a")
-	a.waitConnected(2, 30*time.Second)
 	for _, acct := range accts {
 		watest.Eventually(t, 15*time.Second, "first copy of "+acct.ID, func() bool { return h.generation(acct.ID) >= 1 })
 	}
