@@ -74,8 +74,11 @@
 // unknown — no document, a Node format document without an epoch, or an
 // unreadable field — the new epoch is Firestore's read
 // time in milliseconds, which is larger than any epoch reached by +1 steps, so
-// writers fenced by the epoch never see it go backwards. Epochs are only ever
-// compared, never interpreted.
+// writers fenced by the epoch never see it go backwards. Every create or
+// takeover is also raised above the high-water mark in <doc>_epoch and
+// raises it in the same conditional batch (epoch.go), so epochs stay unique
+// when the lease document is deleted and two reads share a read time.
+// Epochs are only ever compared, never interpreted.
 //
 // # Unreadable lease documents
 //

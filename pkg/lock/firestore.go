@@ -39,6 +39,7 @@ type FirestoreOptions struct {
 type Firestore struct {
 	opt       FirestoreOptions
 	doc       *firestore.DocumentRef
+	epochDoc  *firestore.DocumentRef // epoch.go: never deleted with the lease
 	me        self
 	pid       int
 	startedAt time.Time
@@ -64,6 +65,10 @@ type Firestore struct {
 	upCh    chan struct{}
 	downFns map[int]func()
 	downSeq int
+	// readTimeHook, when set (tests only), replaces the read time of each
+	// lease read: Firestore may give two reads of an absent document one
+	// read time, which the emulator does not do on demand.
+	readTimeHook func(time.Time) time.Time
 }
 
 var _ Lock = (*Firestore)(nil)
@@ -105,6 +110,7 @@ func NewFirestore(o FirestoreOptions) (*Firestore, error) {
 	f := &Firestore{
 		opt:       o,
 		doc:       doc,
+		epochDoc:  o.Client.Doc(o.DocPath + epochDocSuffix),
 		me:        self{InstanceID: o.InstanceID, Host: host, DataDir: dir, Session: newSession()},
 		pid:       os.Getpid(),
 		startedAt: o.Clock.Now(),
@@ -200,11 +206,19 @@ func (f *Firestore) read(ctx context.Context) (*firestore.DocumentSnapshot, bool
 	snap, err := f.doc.Get(ctx)
 	if err != nil {
 		if status.Code(err) == codes.NotFound && snap != nil && !snap.ReadTime.IsZero() {
+			f.hookReadTime(snap)
 			return snap, false, nil
 		}
 		return nil, false, err
 	}
+	f.hookReadTime(snap)
 	return snap, true, nil
+}
+
+func (f *Firestore) hookReadTime(snap *firestore.DocumentSnapshot) {
+	if f.readTimeHook != nil {
+		snap.ReadTime = f.readTimeHook(snap.ReadTime)
+	}
 }
 
 // outcome of one read (+ conditional write).
@@ -221,7 +235,7 @@ type outcome struct {
 func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active bool) outcome {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	snap, exists, err := f.read(ctx)
+	snap, exists, hw, err := f.readLeaseAndHighWater(ctx)
 	if err != nil {
 		return outcome{err: fmt.Errorf("read lease: %w", err)}
 	}
@@ -238,11 +252,13 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 	case actWait:
 		return outcome{v: v}
 	case actCreate:
-		_, err = f.doc.Create(ctx, f.takeoverFields(v.Epoch, until, nil))
-		if status.Code(err) == codes.AlreadyExists {
-			return outcome{v: v, contended: true}
-		}
+		v.Epoch = epochAbove(v.Epoch, hw)
+		b := f.opt.Client.Batch()
+		b.Create(f.doc, f.takeoverFields(v.Epoch, until, nil))
+		f.writeHighWater(b, v.Epoch, hw)
+		_, err = b.Commit(ctx)
 	case actTakeOver:
+		v.Epoch = epochAbove(v.Epoch, hw)
 		var prev any
 		if v.Lease.Holder.InstanceID != "" {
 			prev = v.Lease.Holder.InstanceID
@@ -251,7 +267,10 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 		for k, val := range f.takeoverFields(v.Epoch, until, prev) {
 			ups = append(ups, firestore.Update{Path: k, Value: val})
 		}
-		_, err = f.doc.Update(ctx, ups, firestore.LastUpdateTime(snap.UpdateTime))
+		b := f.opt.Client.Batch()
+		b.Update(f.doc, ups, firestore.LastUpdateTime(snap.UpdateTime))
+		f.writeHighWater(b, v.Epoch, hw)
+		_, err = b.Commit(ctx)
 	case actRenew:
 		_, err = f.doc.Update(ctx, []firestore.Update{
 			{Path: fLeaseUntil, Value: until},
@@ -259,7 +278,7 @@ func (f *Firestore) attempt(ctx context.Context, timeout time.Duration, active b
 			{Path: fBinding, Value: bindingOf(f.holder(), until, v.Epoch)},
 		}, firestore.LastUpdateTime(snap.UpdateTime))
 	}
-	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
+	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound || c == codes.AlreadyExists {
 		return outcome{v: v, contended: true}
 	}
 	if err != nil {

@@ -210,7 +210,9 @@ func decide(me self, exists bool, data map[string]any, readTime, updateTime time
 	if !exists {
 		// The previous epoch is unknown (the Node service deletes the
 		// document on release): jump to the read time so it never goes
-		// backwards.
+		// backwards. The read time alone is not unique (two reads of an
+		// absent document can share it): attempt raises it above the
+		// high-water mark (epoch.go).
 		return verdict{Act: actCreate, Epoch: readMs, Status: NotHeld, Reason: "no lease document"}
 	}
 	l := parseLease(data)
