@@ -27,10 +27,11 @@ run: build
 
 # Unit, integration (Firestore emulator, fake WhatsApp server, child
 # processes, tmux) and systemd unit tests, after the lint checks; then the
-# same tests under the race detector.
+# same tests under the race detector; then govulncheck (make vuln).
 test: lint
 	$(GO) test $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory test-race
+	@$(MAKE) --no-print-directory vuln
 
 # Every package under -race. -short trims the long forms (CI has 90 min in
 # all; docs/races.md lists the races left in whatsmeow and their exclusions).
