@@ -72,8 +72,8 @@ func TestReplicaAccountsRemoveWhileStopped(t *testing.T) {
 		for _, x := range m["accounts"].([]any) {
 			if am := x.(map[string]any); am["id"] == id {
 				if s, _ := am["qrCode"].(string); s != "" {
-					qr = decodeQRDataURL(t, s)
-					return true
+					qr = decodeQRPure(t, s)
+					return qr != ""
 				}
 			}
 		}
