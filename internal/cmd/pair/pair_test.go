@@ -179,6 +179,9 @@ func TestPairRefusedPhoneKeepsNothing(t *testing.T) {
 }
 
 func TestPairExpires(t *testing.T) {
+	if raceEnabled {
+		t.Skip("whatsmeow's QR channel races on the server's disconnect at expiry (docs/races.md, race 1); this test runs in the plain run")
+	}
 	e := newEnv(t, wafake.Options{QRRefs: 2, PairTimeout: 300 * time.Millisecond})
 	sc := &scanner{t: t, srv: e.srv}
 	err, _ := e.run(t, context.Background(), sc, paircmd.Options{Phone: "+40733000003"})

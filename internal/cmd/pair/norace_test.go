@@ -1,0 +1,5 @@
+//go:build !race
+
+package pair_test
+
+const raceEnabled = false
