@@ -4,7 +4,12 @@
 # (send-message → fake server → document at "sent"), 20 accounts, on the
 # embedded store and the Firestore emulator, each with its bare baseline in
 # the same run. Short by default (rates 1, 100, 1,000 msg/s for 20, 5, 2 s);
-# WACTL_BENCH_RATES="rate:seconds,…" changes them.
+# WACTL_BENCH_RATES="rate:seconds,…" changes them. Every inbound clock
+# starts at the message's due time, outbound ones at the call. Also:
+# WACTL_BENCH_LEG=1|0 (the WhatsApp-leg baselines; on for embedded only by
+# default), WACTL_BENCH_BARE_SECS (cap the bare write phase), WACTL_BENCH_
+# DRAIN_SECS (wait for the last document; 120), WACTL_BENCH_PROFILE_DIR
+# (goroutine dumps of the daemon during each inbound drain).
 # Usage: bench/latency.sh [Inbound|Outbound] [embedded|firestore]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,8 @@
 package latency
 
 import (
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"testing"
 
@@ -17,7 +19,16 @@ import (
 
 // TestMain turns the test binary into `wactl` for the child daemon
 // (WACTL_TEST_MAIN=1) and otherwise runs the benchmarks with an emulator.
+// With WACTL_BENCH_PPROF=host:port the child also serves net/http/pprof
+// there (its own listener and mux, not the daemon's), so a run can take
+// goroutine dumps of the daemon while it is behind (WACTL_BENCH_PROFILE_DIR).
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("WACTL_BENCH_PPROF"); addr != "" && os.Getenv("WACTL_TEST_MAIN") == "1" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.ListenAndServe(addr, mux)
+	}
 	child.Run()
 	os.Exit(fsemu.Main(m))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ type rig struct {
 	fs      *firestore.Client // firestore backend
 	bare    *sql.DB           // embedded backend: the baseline's file
 	barePth string
+	pprof   string // the child's pprof listener, when profiling
+	profDir string
 }
 
 func newRig(b *testing.B, backend string) *rig {
@@ -66,6 +69,11 @@ func newRig(b *testing.B, backend string) *rig {
 			b.Fatal(err)
 		}
 		r.bare = db
+	}
+	if dir := os.Getenv("WACTL_BENCH_PROFILE_DIR"); dir != "" {
+		r.pprof = fmt.Sprintf("127.0.0.1:%d", benchd.FreePort(b))
+		r.profDir = dir
+		env = append(env, "WACTL_BENCH_PPROF="+r.pprof)
 	}
 	r.d = benchd.Start(b, srv, dataDir, env...)
 	r.d.WaitConnected(b, accountsN, 120*time.Second)

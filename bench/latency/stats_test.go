@@ -89,8 +89,11 @@ func rates() []rateSpec {
 
 // pace calls send for message k of total at start + k/rate, spread
 // round-robin over workers (one per account, so one account's messages
-// keep their order); it returns the time the last one left.
-func pace(r rateSpec, workers int, send func(worker, k int)) time.Duration {
+// keep their order); it returns the time the last one left. send gets the
+// time message k was due: every phase starts its clock there, so a sender
+// that falls behind (a bare writer waiting for its previous write) counts
+// its backlog as wactl's per-account queue counts in wactl's figure.
+func pace(r rateSpec, workers int, send func(worker, k int, due time.Time)) time.Duration {
 	total := max(int(r.perSec*r.secs), workers)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -103,7 +106,7 @@ func pace(r rateSpec, workers int, send func(worker, k int)) time.Duration {
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
-				send(w, k)
+				send(w, k, at)
 			}
 		}()
 	}

@@ -16,9 +16,14 @@ import (
 type arrivals struct {
 	mu sync.Mutex
 	at map[string]time.Time
+	// ver is the store's update time of the version first seen (Firestore
+	// listeners only): when the emulator applied the commit.
+	ver map[string]time.Time
 }
 
-func newArrivals() *arrivals { return &arrivals{at: map[string]time.Time{}} }
+func newArrivals() *arrivals {
+	return &arrivals{at: map[string]time.Time{}, ver: map[string]time.Time{}}
+}
 
 func (a *arrivals) mark(id string, t time.Time) {
 	a.mu.Lock()
@@ -26,6 +31,30 @@ func (a *arrivals) mark(id string, t time.Time) {
 		a.at[id] = t
 	}
 	a.mu.Unlock()
+}
+
+// markVersion is mark plus the update time of the version seen.
+func (a *arrivals) markVersion(id string, t, updated time.Time) {
+	a.mu.Lock()
+	if _, ok := a.at[id]; !ok {
+		a.at[id] = t
+		a.ver[id] = updated
+	}
+	a.mu.Unlock()
+}
+
+// snapshot copies what arrived (seen times and versions).
+func (a *arrivals) snapshot() (seen, versions map[string]time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen, versions = make(map[string]time.Time, len(a.at)), make(map[string]time.Time, len(a.ver))
+	for k, v := range a.at {
+		seen[k] = v
+	}
+	for k, v := range a.ver {
+		versions[k] = v
+	}
+	return seen, versions
 }
 
 func (a *arrivals) get(id string) (time.Time, bool) {
@@ -118,7 +147,7 @@ func watchThreads(tb testing.TB, fs *firestore.Client, threads []string, want st
 					id, _ := m["waMessageId"].(string)
 					st, _ := m["status"].(string)
 					if id != "" && (want == "" || st == want) {
-						a.mark(id, now)
+						a.markVersion(id, now, ch.Doc.UpdateTime)
 					}
 				}
 				if first {

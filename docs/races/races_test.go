@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
@@ -44,25 +43,8 @@ func TestServerCloseDuringKeepAlive(t *testing.T) {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	qr, err := cli.GetQRChannel(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	for item := range qr {
-		if item.Event == whatsmeow.QRChannelEventCode {
-			if _, err := srv.Scan(ctx, item.Code, "15550001111"); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	<-connected
-	jid := *cli.Store.ID
+	jid := srv.PairTestClient(t, cli, "15550001111")
+	<-connected // the login after pairing; the channel now counts reconnects
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		// whatsmeow reconnects by itself after each drop.

@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/pkg/lock"
 )
 
 // writes records every version of the account documents and of the lease
@@ -77,6 +78,7 @@ func watchWrites(t *testing.T, client *firestore.Client) *writes {
 			}
 			d := snap.Data()
 			h, _ := d["holderInstanceId"].(string)
+			h, _ = lock.InstanceOfHolder(h) // wactl writes wactl:<instance id>
 			w.mu.Lock()
 			w.lease = append(w.lease, leaseVersion{at: snap.UpdateTime, epoch: asInt(d["epoch"]), holder: h})
 			w.mu.Unlock()

@@ -87,7 +87,7 @@ func Host(t testing.TB) string {
 			sharedErr = waitReady(context.Background(), h, 30*time.Second)
 			return
 		}
-		shared, sharedErr = start(context.Background())
+		shared, sharedErr = startRetrying(context.Background())
 		if sharedErr == nil {
 			sharedHost = shared.Host
 			// The Go client reads this variable; every client made by
@@ -105,7 +105,7 @@ func Host(t testing.TB) string {
 // it); it is stopped at the end of the test.
 func Start(t testing.TB) *Emulator {
 	t.Helper()
-	e, err := start(context.Background())
+	e, err := startRetrying(context.Background()) // port.go
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -204,7 +204,7 @@ func start(ctx context.Context) (*Emulator, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, errors.New("java not found on PATH")
 	}
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -228,11 +228,17 @@ func (e *Emulator) waitReady(ctx context.Context, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
-		if ok(e.Host) {
+		// Ours only once our JVM says so: another emulator that took the
+		// port first answers "Ok" too while ours dies on the bind, and
+		// adopting it made Freeze stop nothing (TestStartNeverAdoptsAnotherEmulator).
+		if e.log.contains(runningLine) && ok(e.Host) {
 			return nil
 		}
 		select {
 		case <-e.done:
+			if strings.Contains(e.log.String(), "BindException") {
+				return errors.New("emulator exited before it was ready: java.net.BindException: Address already in use")
+			}
 			return errors.New("emulator exited before it was ready")
 		case <-ctx.Done():
 			return fmt.Errorf("emulator on %s not ready after %s", e.Host, d)
@@ -298,6 +304,7 @@ func (e *Emulator) Restart(t testing.TB) {
 	port := e.Host[strings.LastIndex(e.Host, ":")+1:]
 	p, _ := strconv.Atoi(port)
 	cmd := javaCmd(Binary(), p)
+	e.log = &tailBuffer{max: 16 << 10} // waitReady looks for this JVM's own "running" line
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("fsemu: restart: %v", err)
@@ -336,6 +343,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// runningLine is what the emulator prints once it listens on its port.
+const runningLine = "Dev App Server is now running"
+
 // tailBuffer keeps the last max bytes of the emulator's output for error
 // messages without growing without bound.
 type tailBuffer struct {
@@ -352,6 +362,12 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 		b.buf = append([]byte(nil), b.buf[len(b.buf)-b.max:]...)
 	}
 	return len(p), nil
+}
+
+func (b *tailBuffer) contains(sub string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(string(b.buf), sub)
 }
 
 func (b *tailBuffer) String() string {

@@ -84,10 +84,15 @@ func newHost(t *testing.T) *host {
 	for _, d := range []string{"usr/bin", "etc/wactl", "var/lib", "run"} {
 		must(os.MkdirAll(filepath.Join(base, d), 0o755))
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	h.port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	self, err := os.ReadFile(os.Args[0])
 	must(err)
 	must(os.WriteFile(h.bin, self, 0o755))
-	must(os.WriteFile(h.config, []byte("# as packaging/config.yaml\ndata_dir: "+h.data+"\n"), 0o644))
+	// The port is set where an admin sets it, so that doctor finds the daemon.
+	must(os.WriteFile(h.config, []byte(fmt.Sprintf("# as packaging/config.yaml\ndata_dir: %s\nhttp:\n  port: %d\n", h.data, h.port)), 0o644))
 	// StateDirectory=wactl (0700) and RuntimeDirectory=wactl (0750), as
 	// systemd makes them for User=/Group= of the unit.
 	must(os.Mkdir(h.data, 0o700))
@@ -96,10 +101,6 @@ func newHost(t *testing.T) *host {
 	must(os.Chown(h.run, 65534, 65534))
 	must(os.MkdirAll(h.home, 0o755))
 	must(os.Chown(h.home, 33, 33))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	h.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	return h
 }
 
@@ -345,18 +346,53 @@ func TestInstalledLayout(t *testing.T) {
 		t.Errorf("accounts list as an operator outside the group: exit %d\n%s", r.code, r.stderr)
 	}
 
-	// doctor looks at the service's data dir whoever runs it; the service
-	// user's (and root's, which reads the files) counts the same sessions.
+	// doctor looks at the service's data dir whoever runs it and counts the
+	// same accounts: the service user and root from the files (read-only:
+	// nothing appears in the data dir and nothing changes owner), the
+	// operator in the service's group through the daemon's socket (not
+	// with --offline, which says how). The operator outside the group is
+	// told the command that counts them.
+	before := h.listing()
 	for _, w := range []who{service, root, operatorGroup, operator} {
-		r := h.wactl(w, true, "doctor", "--json", "--offline")
+		args := []string{"doctor", "--json", "--offline"}
+		if w == operatorGroup {
+			args = []string{"doctor", "--json", "--only", "sessions"}
+		}
+		r := h.wactl(w, true, args...)
 		inv := doctorCheck(t, r, "sessions.inventory")
-		t.Logf("doctor as %s: sessions.inventory %s", w.name, inv)
 		if !strings.Contains(r.stdout, h.data) {
 			t.Errorf("doctor as %s does not look at the service's data dir %s", w.name, h.data)
 		}
-		if w == service && inv != "ok: 3 account dir(s), 3 paired" {
-			t.Errorf("doctor as the service user: sessions.inventory %s", inv)
+		paired := doctorEvidence(t, r, "sessions.inventory", "paired")
+		switch w {
+		case operator:
+			if !strings.HasPrefix(inv, "skip:") || !strings.Contains(r.stdout, "sudo -u nobody wactl doctor --only sessions.inventory") {
+				t.Errorf("doctor as %s: sessions.inventory %s, want a skip naming the command that counts", w.name, inv)
+			}
+		default:
+			if paired != "3" || !strings.HasPrefix(inv, "ok: ") || !strings.Contains(inv, "3 paired") {
+				t.Errorf("doctor as %s: sessions.inventory %s, paired=%q; want ok with 3 paired as the service user counts", w.name, inv, paired)
+			}
 		}
+		if w == root && strings.Contains(r.stdout, "sudo -u root") {
+			t.Errorf("doctor as root suggests sudo -u root:\n%s", r.stdout)
+		}
+		if w == root && strings.Contains(r.stdout, "chown") {
+			t.Errorf("doctor as root suggests a chown of the service's data:\n%s", r.stdout)
+		}
+	}
+	r = h.wactl(operator, true, "doctor", "--json", "--only", "sessions.inventory")
+	if inv := doctorCheck(t, r, "sessions.inventory"); !strings.HasPrefix(inv, "skip:") || !strings.Contains(inv, "the daemon's socket is not open to www-data") ||
+		!strings.Contains(r.stdout, "sudo usermod -aG nogroup $USER") || !strings.Contains(r.stdout, "sudo -u nobody wactl doctor --only sessions.inventory") {
+		t.Errorf("doctor as the operator outside the group: %s", inv)
+	}
+	r = h.wactl(operatorGroup, true, "doctor", "--json", "--offline", "--only", "sessions.inventory")
+	if inv := doctorCheck(t, r, "sessions.inventory"); !strings.HasPrefix(inv, "skip:") || !strings.Contains(r.stdout, "--offline does not ask the daemon") ||
+		!strings.Contains(r.stdout, "sudo -u nobody wactl doctor --only sessions.inventory") {
+		t.Errorf("doctor --offline as the operator in the group: %s", inv)
+	}
+	if after := h.listing(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("doctor changed the data dir:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
 
 	// The cron audit (the documented crontab line runs it as the service
@@ -368,8 +404,21 @@ func TestInstalledLayout(t *testing.T) {
 			t.Errorf("cron audit as %s: exit %d\n%s%s", w.name, r.code, r.stdout, r.stderr)
 		}
 	}
-	if r := h.wactl(operatorGroup, true, "audit", "duplicates", "--quiet"); r.code == 0 || !strings.Contains(r.stderr, h.data) || !strings.Contains(r.stderr, "sudo -u nobody wactl audit duplicates") {
-		t.Errorf("cron audit as an operator: exit %d\n%s", r.code, r.stderr)
+	for _, w := range []who{operatorGroup, operator} {
+		r := h.wactl(w, true, "audit", "duplicates", "--quiet")
+		for _, want := range []string{
+			"cannot read the wactl store " + filepath.Join(h.data, "wactl.db") + " as www-data: permission denied",
+			"joining the service's group opens the daemon's socket (pair, accounts list, doctor), not the store",
+			"\n  sudo -u nobody wactl audit duplicates --quiet --data-dir " + h.data + "\n",
+			"\n  17 * * * * nobody " + h.bin + " audit duplicates --quiet --data-dir " + h.data + "\n",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("cron audit as %s: exit %d, want %q in\n%s", w.name, r.code, want, r.stderr)
+			}
+		}
+		if r.code != 1 || r.stdout != "" || strings.Contains(r.stderr, "usermod") {
+			t.Errorf("cron audit as %s: exit %d (want 1, as its help says), stdout %q\n%s", w.name, r.code, r.stdout, r.stderr)
+		}
 	}
 
 	// Pointed elsewhere (an old crontab's --data-dir, a shell in another
@@ -393,6 +442,28 @@ func TestInstalledLayout(t *testing.T) {
 	for _, f := range []string{"wactl.sock", "data_dir"} {
 		if _, err := os.Stat(filepath.Join(h.run, f)); err == nil {
 			t.Errorf("%s left in the runtime dir after serve stopped", f)
+		}
+	}
+	// With the service stopped (its databases closed, no -wal or -shm),
+	// root's doctor still counts the accounts and creates nothing.
+	before = h.listing()
+	r = h.wactl(root, true, "doctor", "--json", "--offline")
+	if paired := doctorEvidence(t, r, "sessions.inventory", "paired"); paired != "3" {
+		t.Errorf("doctor as root with the service stopped: sessions.inventory %s", doctorCheck(t, r, "sessions.inventory"))
+	}
+	if after := h.listing(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("root's doctor changed the stopped service's data dir:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+
+	// No config, no running service: doctor --fix run from a home directory
+	// creates no ./wactl-data there (nobody asked for one) and says so.
+	for _, w := range []who{operator, root} {
+		r := h.wactl(w, false, "doctor", "--fix", "--yes", "--offline")
+		if entries, _ := os.ReadDir(h.home); len(entries) != 0 || !strings.Contains(r.stdout, "no data dir is configured") {
+			t.Errorf("doctor --fix as %s with no config and no service: created %v\n%s%s", w.name, entries, r.stdout, r.stderr)
+		}
+		for _, e := range mustReadDir(t, h.home) {
+			os.RemoveAll(filepath.Join(h.home, e.Name()))
 		}
 	}
 	if r := h.pair(root, "40766000005"); r.code == 0 || !strings.Contains(r.stderr, "sudo -u nobody wactl pair --phone +40766000005") {
@@ -438,4 +509,65 @@ func doctorCheck(t *testing.T, r result, name string) string {
 		}
 	}
 	return "(no " + name + ")"
+}
+
+// doctorEvidence is the value of one evidence key of one check in
+// `doctor --json`; "" when it is not there.
+func doctorEvidence(t *testing.T, r result, check, key string) string {
+	t.Helper()
+	type ev struct{ Key, Value string }
+	type chk struct {
+		Name     string
+		Evidence []ev
+	}
+	var rep struct {
+		Checks   []chk `json:"checks"`
+		Sections []struct {
+			Checks []chk `json:"checks"`
+		} `json:"sections"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r.stdout)
+	}
+	all := rep.Checks
+	for _, s := range rep.Sections {
+		all = append(all, s.Checks...)
+	}
+	for _, c := range all {
+		if c.Name == check {
+			for _, e := range c.Evidence {
+				if e.Key == key {
+					return e.Value
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// listing is every path in the data dir with its owner and mode, to show
+// that a command changed nothing there.
+func (h *host) listing() []string {
+	var out []string
+	filepath.WalkDir(h.data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if st, err := os.Lstat(p); err == nil {
+			sys := st.Sys().(*syscall.Stat_t)
+			out = append(out, fmt.Sprintf("%s %d:%d %04o", strings.TrimPrefix(p, h.data), sys.Uid, sys.Gid, st.Mode().Perm()))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }

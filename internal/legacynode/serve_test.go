@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +163,64 @@ func TestServeBesideOldServiceSameID(t *testing.T) {
 	ready = current().get("/ready")
 	if ready["heldBy"] != "vm" || ready["mode"] != "passive" || strings.Contains(fmt.Sprint(ready["reason"]), "pid") {
 		t.Fatalf("/ready after restart: %v", ready)
+	}
+}
+
+// TestServeFirstBesideOldServiceSameID is issue 15.1's other order with a
+// real `wactl serve`: wactl ACTIVE first with instance id "vm", then the
+// old service with the same id. The old service must never be ACTIVE
+// while wactl holds (wactl's holder is "wactl:vm", not its own "vm"); the
+// app sees the holder as written. After wactl's graceful stop (release)
+// the old service takes over by its own rule, and a restarted wactl waits.
+func TestServeFirstBesideOldServiceSameID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("child processes")
+	}
+	c, project := fsemu.NewClient(t)
+	_, _ = c.Doc("warmup/x").Get(context.Background())
+	dataDir := t.TempDir()
+	rec := newRecorder()
+	var mu sync.Mutex
+	var cur *serveProc
+	current := func() *serveProc { mu.Lock(); defer mu.Unlock(); return cur }
+	setCur := func(p *serveProc) { mu.Lock(); cur = p; mu.Unlock() }
+
+	setCur(startServe(t, project, dataDir, "vm"))
+	waitFor(t, 30*time.Second, "wactl serve ACTIVE", func() bool {
+		m := current().get("/health")
+		return m != nil && m["waMode"] == "active"
+	})
+	stopWatch := watch(t, rec, nil, current)
+	health, ready := current().get("/health"), current().get("/ready")
+	if health["lockHolder"] != "wactl:vm" || health["instanceId"] != "vm" || health["lockStatus"] != "held_by_this_instance" ||
+		ready["heldBy"] != "wactl:vm" || ready["instanceId"] != "vm" {
+		t.Fatalf("what the app sees while wactl holds: /health %v /ready %v", health, ready)
+	}
+	node, _ := startNode(t, c, "vm", "node", rec)
+	stopSampling := neverActive(node, func() bool { return rec.isActive("wactl") })
+	time.Sleep(3*node.Renew() + node.Retry())
+	if hits := stopSampling(); hits > 0 || node.Active() || !rec.isActive("wactl") {
+		t.Fatalf("old service ACTIVE (its own view) in %d samples beside wactl; overlaps %v", hits, rec.overlaps())
+	}
+	stopWatch()
+	p := current()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM) // graceful: releases the lease
+	<-p.exited
+	rec.off("wactl")
+	waitFor(t, 2*node.Retry()+5*time.Second, "old service ACTIVE after wactl stopped", node.Active)
+	d, err := c.Doc(legacynode.DocPath).Get(context.Background())
+	if err != nil || d.Data()["holderInstanceId"] != "vm" || d.Data()["previousHolder"] != "wactl:vm" {
+		t.Fatalf("after the old service's takeover: %v %v", d.Data(), err)
+	}
+	setCur(startServe(t, project, dataDir, "vm"))
+	stopWatch = watch(t, rec, nil, current)
+	waitFor(t, 30*time.Second, "restarted wactl serve answers", func() bool { return current().get("/health") != nil })
+	time.Sleep(2 * node.Renew())
+	stopWatch()
+	if o := rec.overlaps(); len(o) > 0 {
+		t.Fatalf("two ACTIVE: %v", o)
+	}
+	if ready := current().get("/ready"); ready["heldBy"] != "vm" || ready["mode"] != "passive" {
+		t.Fatalf("/ready while the old service holds: %v", ready)
 	}
 }

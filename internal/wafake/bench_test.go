@@ -7,6 +7,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // BenchmarkRestoredLogin measures Connect → events.Connected for a paired
@@ -40,12 +41,12 @@ func BenchmarkRestoredLogin(b *testing.B) {
 	<-connected
 	b.ResetTimer()
 	for b.Loop() {
-		cli.Disconnect()
+		wasock.Close(cli)
 		if err := cli.Connect(); err != nil {
 			b.Fatal(err)
 		}
 		<-connected
 	}
 	b.StopTimer()
-	cli.Disconnect()
+	wasock.Close(cli)
 }

@@ -13,6 +13,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 const (
@@ -59,7 +60,7 @@ func childMain() int {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		return 1
 	}
-	defer cli.Disconnect()
+	defer wasock.Close(cli)
 	select {
 	case <-connected:
 		return 0
@@ -74,7 +75,7 @@ func TestChildProcessFindsFakeThroughEnv(t *testing.T) {
 	srv := wafake.Start(t, fastOpts)
 	cli, container, path, _ := pair(t, srv, "15550000050")
 	jid := *cli.Store.ID
-	cli.Disconnect()
+	wasock.Close(cli)
 	_ = container.Close()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -83,6 +84,13 @@ func TestChildProcessFindsFakeThroughEnv(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	// The fake records the close when it reads the end of the child's
+	// socket, which can come a moment after the child has exited.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitAllClosed(ctx); err != nil {
+		t.Fatalf("the child's connection still open 10 s after it exited: %v", err)
 	}
 	recs := srv.DeviceConnections(jid)
 	last := recs[len(recs)-1]

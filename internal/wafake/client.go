@@ -16,6 +16,8 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // Environment variables that point a child process at a fake server. The
@@ -46,14 +48,17 @@ func HTTPClientFor(addr string) *http.Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	return &http.Client{Transport: tagged(&http.Transport{
+	// Abortable like the daemon's own clients (wasock.WithDialAbort), so
+	// a step-down aborts a dial to the fake the way it aborts one to
+	// WhatsApp.
+	return &http.Client{Transport: wasock.AbortableTransport(tagged(&http.Transport{
 		DialContext: dial,
 		// The "TLS" dial returns a plain connection: the fake speaks HTTP/1.1
 		// websocket without TLS, and net/http accepts a non-TLS conn here.
 		DialTLSContext:    dial,
 		ForceAttemptHTTP2: false,
 		DisableKeepAlives: true,
-	})}
+	}))}
 }
 
 // HTTPClient is HTTPClientFor(s.Addr()).

@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // waitDeleted waits until the device row is gone from the SQLite store.
@@ -68,7 +69,7 @@ func TestFaultLogoutAtConnect(t *testing.T) {
 	srv := wafake.Start(t, fastOpts)
 	cli, container, _, rec := pair(t, srv, "15550000022")
 	jid := *cli.Store.ID
-	cli.Disconnect()
+	wasock.Close(cli)
 	if err := srv.Inject(jid, wafake.FaultLogout); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 		t.Fatal("device not in store", err)
 	}
 	cli2 := srv.NewClient(dev, nil)
-	defer cli2.Disconnect()
+	defer wasock.Close(cli2)
 	rec2 := record(cli2)
 	if err := cli2.Connect(); err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestFaultTempBanThenLifted(t *testing.T) {
 	if ban.Code != events.TempBanSentToTooManyPeople || ban.Expire != time.Hour {
 		t.Fatalf("TemporaryBan = %+v", ban)
 	}
-	cli.Disconnect()
+	wasock.Close(cli)
 	srv.ClearFaults(jid)
 	if err := cli.Connect(); err != nil {
 		t.Fatal(err)
@@ -193,7 +194,7 @@ func TestServerWideClientOutdated(t *testing.T) {
 	t.Parallel()
 	srv := wafake.Start(t, fastOpts)
 	cli, _, _, rec := pair(t, srv, "15550000029")
-	cli.Disconnect()
+	wasock.Close(cli)
 	srv.SetClientOutdated(true)
 	if err := cli.Connect(); err != nil {
 		t.Fatal(err)

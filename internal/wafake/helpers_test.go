@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 func TestMain(m *testing.M) {
@@ -36,12 +38,68 @@ func TestMain(m *testing.M) {
 var fastOpts = wafake.Options{PairTimeout: 90 * time.Second, CloseGrace: 100 * time.Millisecond}
 
 // recorder forwards every client event to a channel.
-type recorder struct{ ch chan any }
+type recorder struct {
+	ch        chan any
+	connected atomic.Int64 // Connected events seen
+}
 
 func record(cli *whatsmeow.Client) *recorder {
 	r := &recorder{ch: make(chan any, 1024)}
-	cli.AddEventHandler(func(evt any) { r.ch <- evt })
+	cli.AddEventHandler(func(evt any) {
+		if _, ok := evt.(*events.Connected); ok {
+			r.connected.Add(1)
+		}
+		r.ch <- evt
+	})
 	return r
+}
+
+// closeSettled closes cli once whatsmeow has finished the work it starts on
+// its own goroutine after each login of dev (the prekey count and passive
+// IQs, which end with the Connected event), so that the close never meets
+// one of those writes (docs/races.md: the write reads the socket's conn
+// without the lock the close writes it under). A test that ends right
+// after a reconnect would otherwise close the socket under them. dev is
+// passed in, not read from cli.Store.ID, which whatsmeow clears on its own
+// goroutine when the server logs the device out.
+func closeSettled(srv *wafake.Server, cli *whatsmeow.Client, rec *recorder, dev *types.JID) {
+	if dev != nil {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && rec.connected.Load() < int64(logins(srv, *dev)) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// When the server has closed the device's every connection,
+		// whatsmeow's read pump closes the client's side by itself, and a
+		// Disconnect meeting that close races inside whatsmeow
+		// (NoiseSocket.Stop writes FrameSocket.OnDisconnect unlocked while
+		// the read pump's Close reads it). Wait until whatsmeow has let go
+		// of the socket; Disconnect then has nothing to stop.
+		for time.Now().Before(deadline) && !anyOpen(srv, *dev) && !wasock.Detached(cli) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wasock.Close(cli)
+}
+
+// anyOpen reports whether the fake still has a connection of dev open.
+func anyOpen(srv *wafake.Server, dev types.JID) bool {
+	for _, r := range srv.DeviceConnections(dev) {
+		if r.Open() {
+			return true
+		}
+	}
+	return false
+}
+
+// logins counts the connections on which the fake logged dev in.
+func logins(srv *wafake.Server, dev types.JID) int {
+	n := 0
+	for _, r := range srv.DeviceConnections(dev) {
+		if !r.LoggedIn.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // waitEvent returns the first event of type T, failing after a deadline.
@@ -95,8 +153,9 @@ func pairE(t *testing.T, srv *wafake.Server, phone string) (*whatsmeow.Client, *
 	}
 	t.Cleanup(func() { _ = container.Close() })
 	cli := srv.NewClient(container.NewDevice(), nil)
-	t.Cleanup(cli.Disconnect)
 	rec := record(cli)
+	var paired atomic.Pointer[types.JID]
+	t.Cleanup(func() { closeSettled(srv, cli, rec, paired.Load()) })
 	qr, err := cli.GetQRChannel(context.Background())
 	if err != nil {
 		return nil, nil, "", nil, err
@@ -114,6 +173,7 @@ func pairE(t *testing.T, srv *wafake.Server, phone string) (*whatsmeow.Client, *
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
+	paired.Store(&jid)
 	if got := <-qr; got != whatsmeow.QRChannelSuccess {
 		return nil, nil, "", nil, fmt.Errorf("QR channel ended with %+v, want success", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // TestHistoryNotificationDownloadAndAck: a history notification whose blob
@@ -74,7 +75,7 @@ func TestHistoryNotificationDownloadAndAck(t *testing.T) {
 	}
 	// Reconnect: the pending notification comes again; now it is accepted.
 	accept.Store(true)
-	cli.Disconnect()
+	wasock.Close(cli)
 	if err := cli.Connect(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 func TestHandshakeNeedsTrustedRoot(t *testing.T) {
@@ -34,7 +35,7 @@ func TestRestoredDeviceLogsIn(t *testing.T) {
 	srv := wafake.Start(t, fastOpts)
 	cli, container, path, _ := pair(t, srv, "15550000010")
 	jid := *cli.Store.ID
-	cli.Disconnect()
+	wasock.Close(cli)
 	_ = container.Close()
 
 	// A new process: reopen the SQLite file and connect without a QR code.
@@ -48,7 +49,7 @@ func TestRestoredDeviceLogsIn(t *testing.T) {
 		t.Fatalf("device %s not in store: %v", jid, err)
 	}
 	cli2 := srv.NewClient(dev, nil)
-	defer cli2.Disconnect()
+	defer wasock.Close(cli2)
 	rec := record(cli2)
 	if err := cli2.Connect(); err != nil {
 		t.Fatal(err)
@@ -69,10 +70,10 @@ func TestRestoredDeviceLogsInOnFreshServer(t *testing.T) {
 	srv := wafake.Start(t, fastOpts)
 	cli, _, _, _ := pair(t, srv, "15550000011")
 	jid := *cli.Store.ID
-	cli.Disconnect()
+	wasock.Close(cli)
 	srv2 := wafake.Start(t, fastOpts)
 	cli2 := srv2.NewClient(cli.Store, nil)
-	defer cli2.Disconnect()
+	defer wasock.Close(cli2)
 	rec := record(cli2)
 	if err := cli2.Connect(); err != nil {
 		t.Fatal(err)

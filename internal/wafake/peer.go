@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mau.fi/libsignal/ecc"
@@ -29,6 +30,13 @@ import (
 type peer struct {
 	jid   types.JID
 	store *signalStore
+	// sig serialises this peer's Signal operations. Each one reads a
+	// session record, advances it and stores it back: two at once (a
+	// retry's resend and a new message to the same device) gave two
+	// messages the same counter, and the companion dropped the second as
+	// "received message with old counter" (seen in CI, on the retry path
+	// of TestBackupFailoverToEmptyHost).
+	sig sync.Mutex
 	// groups whose sender key was already distributed, per recipient device
 	skdmSent map[string]bool
 }
@@ -110,6 +118,8 @@ func (s *Server) targetsLocked(to types.JID) ([]*device, error) {
 // encryptFor encrypts plaintext from peer p to companion device d,
 // establishing a session from d's uploaded prekeys on first use.
 func (s *Server) encryptFor(ctx context.Context, p *peer, d *device, plaintext []byte) (encType string, ct []byte, err error) {
+	p.sig.Lock()
+	defer p.sig.Unlock()
 	addr := d.jid.SignalAddress()
 	builder := session.NewBuilderFromSignal(p.store, addr, serializer)
 	has, _ := p.store.ContainsSession(ctx, addr)
@@ -232,12 +242,15 @@ func (s *Server) SendGroupFromPeer(ctx context.Context, group, from, to types.JI
 		return "", err
 	}
 	name := protocol.NewSenderKeyName(group.String(), p.jid.SignalAddress())
+	p.sig.Lock()
 	builder := groups.NewGroupSessionBuilder(p.store, serializer)
 	skdm, err := builder.Create(ctx, name)
 	if err != nil {
+		p.sig.Unlock()
 		return "", err
 	}
 	gct, err := groups.NewGroupCipher(builder, name, p.store).Encrypt(ctx, pad(plaintext))
+	p.sig.Unlock()
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // TestPeerReceiptsReachClient: after the client sent two messages to a
@@ -80,7 +81,7 @@ func TestPeerReceiptWaitsForLogin(t *testing.T) {
 	if _, err := cli.SendMessage(ctx, peer, text("later"), whatsmeow.SendRequestExtra{ID: "OUT-3"}); err != nil {
 		t.Fatal(err)
 	}
-	cli.Disconnect()
+	wasock.Close(cli)
 	if err := srv.WaitAllClosed(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,8 @@ func (s *Server) answerRetry(ctx context.Context, dev types.JID, node *waBinary.
 	}
 	src := v.(retrySource)
 	p := src.peer
+	p.sig.Lock()
+	defer p.sig.Unlock()
 	addr := dev.SignalAddress()
 	builder := session.NewBuilderFromSignal(p.store, addr, serializer)
 	if keys, ok := node.GetOptionalChildByTag("keys"); ok {

@@ -109,6 +109,8 @@ func (c *conn) handleClientMessage(ctx context.Context, node *waBinary.Node) {
 }
 
 func (p *peer) decrypt(ctx context.Context, from types.JID, enc waBinary.Node) (*waE2E.Message, error) {
+	p.sig.Lock()
+	defer p.sig.Unlock()
 	ct, _ := enc.Content.([]byte)
 	typ, _ := enc.Attrs["type"].(string)
 	addr := from.SignalAddress()

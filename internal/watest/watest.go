@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
-	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/sessions"
 )
@@ -44,39 +43,8 @@ func Pair(t testing.TB, srv *wafake.Server, sess *sessions.Store, phone string) 
 	}
 	defer dev.Close()
 	cli := srv.NewClient(dev.Store, nil)
-	connected := make(chan struct{}, 1)
-	cli.AddEventHandler(func(evt any) {
-		if _, ok := evt.(*events.Connected); ok {
-			select {
-			case connected <- struct{}{}:
-			default:
-			}
-		}
-	})
-	qr, err := cli.GetQRChannel(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Disconnect()
-	var jid types.JID
-	for item := range qr {
-		if item.Event == whatsmeow.QRChannelEventCode {
-			if jid, err = srv.Scan(ctx, item.Code, phone); err != nil {
-				t.Fatalf("scan: %v", err)
-			}
-			break
-		}
-		t.Fatalf("pairing %s: QR channel said %s", phone, item.Event)
-	}
-	select {
-	case <-connected:
-	case <-ctx.Done():
-		t.Fatalf("pairing %s: no Connected after pair-success", phone)
-	}
-	cli.Disconnect()
+	defer wasock.Close(cli)
+	jid := srv.PairTestClient(t, cli, phone)
 	if _, err := sess.MarkPaired(id, jid.String()); err != nil {
 		t.Fatal(err)
 	}

@@ -203,6 +203,9 @@ func (a *API) passive(w http.ResponseWriter, r *http.Request) {
 			body["instanceId"] = s.InstanceID
 		}
 		if s.LockHolder != "" {
+			// The lease's holderInstanceId as written, like /health
+			// lockHolder and /ready heldBy: "wactl:<id>" for a wactl
+			// holder (lock.HolderPrefix), the bare id for the old service.
 			body["holderInstanceId"] = s.LockHolder
 		}
 		if rem := int(s.LockRemaining / time.Second); rem > 0 {

@@ -30,7 +30,7 @@ type keyDef struct {
 // be missing from another (a test checks configs/wactl.example.yaml).
 var keys = []keyDef{
 	{Key: "data_dir", Kind: kString, Default: "", Aliases: []string{"STATE_DIRECTORY"},
-		Help: "directory for all local state; default $STATE_DIRECTORY, else ./wactl-data"},
+		Help: "directory for all local state; default $STATE_DIRECTORY, else the running service's (/run/wactl/data_dir), else ./wactl-data"},
 	{Key: "instance_id", Kind: kString, Default: "", Aliases: []string{"INSTANCE_ID"},
 		Help: "stable name of this instance for the lease; default derived from the host name"},
 

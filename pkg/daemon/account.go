@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/pkg/sessions"
 	"github.com/wactl/wactl/pkg/wmlog"
 )
@@ -60,6 +61,7 @@ type account struct {
 	// Connecting goes through Manager.connect (connect.go) only.
 	connCtx      context.Context // the client's connection lifetime; nil until its first connect
 	connCancel   context.CancelFunc
+	connAbort    func()            // aborts the dial of a connect in flight (wasock.WithDialAbort)
 	connecting   int               // connects in flight through the gate
 	connEpoch    int64             // lease epoch the last connect was allowed under
 	reconnecting *whatsmeow.Client // the client a reconnect loop runs for
@@ -128,7 +130,11 @@ func (a *account) start(ctx context.Context) error {
 // event handler registered before it can connect.
 func (a *account) newClient(dev *sessions.Device) *whatsmeow.Client {
 	m := a.m
-	cli := whatsmeow.NewClient(dev.Store, wmlog.New(m.log.With("account", a.id), "Client", wmlog.Options{}))
+	// The logger is also the ingest gate (ingestgate.go): it bounds the
+	// nodes queued for the handler.
+	gate := ingestLogger(wmlog.New(m.log.With("account", a.id), "Client", wmlog.Options{}), a.id)
+	cli := whatsmeow.NewClient(dev.Store, gate)
+	gate.attach(cli)
 	// Nothing is acknowledged before the store has it: with the decrypted
 	// event buffer a message whose handler failed is decrypted again when
 	// the server redelivers it.
@@ -141,10 +147,18 @@ func (a *account) newClient(dev *sessions.Device) *whatsmeow.Client {
 	cli.InitialAutoReconnect = false
 	cli.DisableLoginAutoReconnect = true
 	cli.AutoReconnectHook = func(error) bool { return false }
+	// A step-down aborts a dial in flight through its HTTP round trip,
+	// never through the connect's context (wasock.WithDialAbort).
+	wasock.UseAbortableHTTP(cli)
 	if m.o.ConfigureClient != nil {
 		m.o.ConfigureClient(cli)
 	}
-	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return a.handleOf(cli, evt) })
+	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool {
+		if socketEnded(evt) {
+			setLive(cli, false) // even for a client no longer current
+		}
+		return a.handleOf(cli, evt)
+	})
 	return cli
 }
 
@@ -156,17 +170,17 @@ func (a *account) stop(state, reason string) {
 	a.cli, a.dev = nil, nil
 	a.gen++
 	connCancel := a.connCancel
-	inflight := a.connecting > 0
-	a.connCtx, a.connCancel = nil, nil
+	if a.connecting > 0 && a.connAbort != nil {
+		// A connect that passed the gate before this stop: abort its dial.
+		// If its websocket is already open, it finishes and is closed below.
+		a.connAbort()
+	}
+	a.connCtx, a.connCancel, a.connAbort = nil, nil, nil
 	if cli != nil || a.state == StateConnected || a.state == StateConnecting || a.state == StateReconnecting || state == StatePassive {
 		a.state = state
 	}
 	a.disconnectedAt = a.m.o.Now()
 	a.mu.Unlock()
-	if inflight && connCancel != nil {
-		// A connect that passed the gate before this stop: abort its dial.
-		connCancel()
-	}
 	a.waitConnects()
 	if cli != nil {
 		// The handler stays: with no handler whatsmeow would count a
@@ -210,8 +224,12 @@ func (a *account) handle(evt any) bool {
 	now := a.m.o.Now()
 	a.mu.Lock()
 	a.lastEventAt = now
+	wasStale := a.stale
 	a.stale = false
 	a.mu.Unlock()
+	if wasStale {
+		a.m.status.changed() // /health shows it at once (statuscache.go)
+	}
 
 	switch evt.(type) {
 	case *events.Message, *events.Receipt, *events.HistorySync, *events.UndecryptableMessage:
@@ -341,10 +359,14 @@ func (a *account) checkStale(now time.Time) {
 		a.mu.Unlock()
 		return
 	}
+	wasStale := a.stale
 	a.stale = true
 	cli, recycled := a.cli, a.recycled
 	a.recycled = true
 	a.mu.Unlock()
+	if !wasStale {
+		a.m.status.changed()
+	}
 	if recycled {
 		return
 	}

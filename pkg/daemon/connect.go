@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // Why the gate refused to connect a client.
@@ -26,12 +28,13 @@ func refused(err error) bool {
 }
 
 // connect is the one place wactl connects an account's whatsmeow client
-// (restore, recycle, reconnect after a drop, the login reconnect after
-// pairing). Under m.mu, the lock Deactivate takes to step down, it checks
+// (restore, recycle, reconnect after a drop, a pairing's first connection
+// and its login reconnect, and the old device `pair --force` unlinks,
+// registered with addAux). Under m.mu, the lock Deactivate takes to step down, it checks
 // that the manager is ACTIVE, that the lease still holds an epoch for this
 // process with time left on it, and that cli is still the account's
 // client; it then registers the attempt, so that a step-down cancels it
-// (through the client's context) and waits for it before disconnecting
+// (through its dial, wasock.WithDialAbort) and waits for it before disconnecting
 // every client. whatsmeow's own reconnects are switched off (newClient):
 // a process that resumes after a pause cannot reconnect before its lease
 // loop has had a say.
@@ -56,32 +59,56 @@ func (m *Manager) connect(a *account, cli *whatsmeow.Client, why string) error {
 		m.mu.Unlock()
 		return errLeaseRunOut
 	}
-	a.mu.Lock()
-	if a.cli != cli || cli == nil {
+	var ctx context.Context
+	var done func()
+	if x := m.aux[cli]; x != nil && x.a == a && cli != nil {
+		// The old device of a `pair --force` (pairing.go): not the
+		// account's client, registered for the unlink.
+		ctx = x.ctx
+		x.connecting++
+		done = func() {
+			m.mu.Lock()
+			x.connecting--
+			m.mu.Unlock()
+		}
+	} else {
+		a.mu.Lock()
+		if a.cli != cli || cli == nil {
+			a.mu.Unlock()
+			m.mu.Unlock()
+			return errNotCurrent
+		}
+		if a.connCtx == nil {
+			// The connection's lifetime: cancelled by stop only after the
+			// client is disconnected. A step-down or stop aborts the dial
+			// of a connect in flight instead (wasock.WithDialAbort).
+			ctx, cancel := context.WithCancel(context.WithoutCancel(m.ctx))
+			a.connCtx, a.connAbort = wasock.WithDialAbort(ctx)
+			a.connCancel = cancel
+		}
+		ctx = a.connCtx
+		a.connecting++
+		a.connEpoch = epoch
 		a.mu.Unlock()
-		m.mu.Unlock()
-		return errNotCurrent
+		done = func() {
+			a.mu.Lock()
+			a.connecting--
+			a.mu.Unlock()
+		}
 	}
-	if a.connCtx == nil {
-		// The connection's lifetime: cancelled by stop after the client is
-		// disconnected, and by a step-down while a connect is in flight.
-		a.connCtx, a.connCancel = context.WithCancel(context.WithoutCancel(m.ctx))
-	}
-	ctx := a.connCtx
-	a.connecting++
-	a.connEpoch = epoch
-	a.mu.Unlock()
 	m.connecting.Add(1)
 	m.mu.Unlock()
 	defer func() {
-		a.mu.Lock()
-		a.connecting--
-		a.mu.Unlock()
+		done()
 		m.connecting.Done()
 	}()
 	runBeforeConnect(a.id, why)
+	setLive(cli, true)
 	if err := cli.ConnectContext(ctx); err != nil {
-		if ctx.Err() != nil {
+		if !errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+			setLive(cli, false)
+		}
+		if wasock.DialAborted(ctx) || ctx.Err() != nil {
 			return fmt.Errorf("connect cancelled by a step-down or stop: %w", err)
 		}
 		return err
@@ -89,15 +116,76 @@ func (m *Manager) connect(a *account, cli *whatsmeow.Client, why string) error {
 	return nil
 }
 
-// cancelConnects cancels the context of every account whose connect is in
-// flight; Deactivate then waits for them.
-func (m *Manager) cancelConnects(accts []*account) {
+// abortConnects aborts the dial of every account's connect in flight, and
+// of every auxiliary client's; Deactivate then waits for them. A connect
+// whose websocket is already open finishes, and is closed with the rest.
+func (m *Manager) abortConnects(accts []*account) {
 	for _, a := range accts {
 		a.mu.Lock()
-		if a.connecting > 0 && a.connCancel != nil {
-			a.connCancel()
+		if a.connecting > 0 && a.connAbort != nil {
+			a.connAbort()
 		}
 		a.mu.Unlock()
+	}
+	m.mu.Lock()
+	for _, x := range m.aux {
+		if x.connecting > 0 {
+			x.abort()
+		}
+	}
+	m.mu.Unlock()
+}
+
+// auxClient is a client of an account that is not the account's client:
+// the old device that `pair --force` logs out before the new pairing. It
+// connects through the same gate, and a step-down disconnects it like the
+// account's own.
+type auxClient struct {
+	a          *account
+	ctx        context.Context    // its connection's lifetime
+	cancel     context.CancelFunc // only once the client is closed
+	abort      func()             // the dial of a connect in flight
+	connecting int                // under Manager.mu
+}
+
+// addAux registers cli as a's auxiliary client while ACTIVE; release
+// disconnects it (serialised with the account's other closes) and forgets
+// it. Refused when the manager is not ACTIVE.
+func (m *Manager) addAux(a *account, cli *whatsmeow.Client) (release func(), err error) {
+	m.mu.Lock()
+	if !m.active || m.ctx == nil {
+		m.mu.Unlock()
+		return nil, errNotActive
+	}
+	if m.aux == nil {
+		m.aux = map[*whatsmeow.Client]*auxClient{}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(m.ctx))
+	ctx, abort := wasock.WithDialAbort(ctx)
+	m.aux[cli] = &auxClient{a: a, ctx: ctx, cancel: cancel, abort: abort}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		x := m.aux[cli]
+		delete(m.aux, cli)
+		m.mu.Unlock()
+		if x != nil {
+			a.disconnect(cli)
+			x.cancel()
+		}
+	}, nil
+}
+
+// closeAux disconnects every auxiliary client (a step-down, once no
+// connect is in flight any more); their owners see their calls fail.
+func (m *Manager) closeAux() {
+	m.mu.Lock()
+	aux := m.aux
+	m.aux = nil
+	m.mu.Unlock()
+	for cli, x := range aux {
+		x.a.disconnect(cli)
+		x.cancel()
 	}
 }
 

@@ -120,7 +120,8 @@ func (d *Daemon) Manager() *Manager { return d.mgr }
 func (d *Daemon) Lock() lock.Lock { return d.lk }
 
 // Run serves until ctx ends, then shuts down in order: stop accepting
-// requests, disconnect WhatsApp, release the lease, flush the store.
+// requests, disconnect WhatsApp, write the final states and counters while
+// the lease is held, release the lease, flush the store.
 func Run(ctx context.Context, o Options) error {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -180,6 +181,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	srv := newHTTPServer(NewHandler(HandlerOptions{Status: d.Status, Authorized: o.Authorized,
+		StatusMaxAge: StatusMaxAge, StatusVersion: d.mgr.statusVersion, // statuscache.go
 		StatusToken: o.StatusToken, TrustedProxies: o.TrustedProxies, Register: func(mux *http.ServeMux) {
 			if o.Register != nil {
 				o.Register(mux, d)
@@ -233,9 +235,19 @@ func (d *Daemon) shutdown(srv *http.Server, stopLock context.CancelFunc, lockDon
 	_ = srv.Shutdown(hctx)
 	cancel()
 
-	// Stepping down disconnects every client (OnPassive) before the lease
-	// is released, so the next holder never overlaps with us.
+	// Step down while the lease is still held (final.go): every client is
+	// disconnected, then the session copies, the accounts' final states and
+	// the counters are written under our epoch; only then does the lease
+	// step down (finding nothing connected) and release, so the next
+	// holder never overlaps with us and no fenced write is refused.
+	d.cancelRestore()
+	d.mgr.stopForShutdown()
 	d.finalReplica(deadline)
+	// Bounded on its own too: a write Firestore does not take now (an
+	// outage, a document another process's dead transaction still locks)
+	// must not eat the time the lease release needs; what misses stays in
+	// the journal, or in memory for the counters, as final.go says.
+	d.finalWrites(time.Now().Add(min(time.Until(deadline)/3, 5*time.Second)))
 	stopLock()
 	var errs []error
 	select {
@@ -360,5 +372,6 @@ func (d *Daemon) Status() Status {
 		Accounts: accts, Totals: d.totals, Boot: boot,
 	}
 	d.mgr.fillHistory(&st)
+	d.fillReplica(&st)
 	return st
 }

@@ -94,7 +94,7 @@ func TestFirestoreMode(t *testing.T) {
 		t.Fatalf("tsClient is %T, want a Timestamp", d["tsClient"])
 	}
 	lease, err := client.Doc(lock.DefaultDocPath).Get(ctx)
-	if err != nil || lease.Data()["holderInstanceId"] != "host-fs" {
+	if err != nil || lease.Data()["holderInstanceId"] != "wactl:host-fs" {
 		t.Fatalf("lease %v %v", lease, err)
 	}
 	if err := run.stop(); err != nil {

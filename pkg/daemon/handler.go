@@ -3,11 +3,20 @@ package daemon
 import (
 	"net/http"
 	"net/netip"
+	"time"
 )
 
 // HandlerOptions assemble the daemon's HTTP routes.
 type HandlerOptions struct {
 	Status StatusFunc
+	// StatusMaxAge > 0 serves /health and the dashboard from a snapshot at
+	// most this old (StatusMaxAge for the daemon); 0 builds it per request.
+	StatusMaxAge time.Duration
+	// StatusVersion, when set, changes whenever an account's state does:
+	// the snapshot is rebuilt at the next request.
+	StatusVersion func() uint64
+	// Now is the clock the snapshot's age is measured on; nil: time.Now.
+	Now func() time.Time
 	// Authorized decides whether a caller who is not local may read the
 	// dashboard and metrics (the API's auth); nil: only local callers and
 	// the status token.
@@ -28,7 +37,7 @@ type HandlerOptions struct {
 func NewHandler(o HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
 	access := newStatusAccess(o)
-	hr := &healthRoutes{status: o.Status, access: access}
+	hr := &healthRoutes{status: o.Status, access: access, cache: newStatusCache(o.Status, o.StatusMaxAge, o.StatusVersion, o.Now)}
 	hr.register(mux)
 	hm := newHTTPMetrics()
 	reg := newRegistry(o.Status, hm)

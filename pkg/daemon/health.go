@@ -17,6 +17,9 @@ type StatusFunc func() Status
 // of them is rate limited.
 type healthRoutes struct {
 	status StatusFunc
+	// cache serves /health and the dashboard from a snapshot
+	// (statuscache.go); /ready and /readyz call status.
+	cache *statusCache
 	// access decides who may read the dashboard (httpaccess.go).
 	access *statusAccess
 }
@@ -76,6 +79,7 @@ func (s *Status) warnings() []string {
 	if s.JournalDeadLetters > 0 {
 		w = append(w, strconv.Itoa(s.JournalDeadLetters)+" journal entries refused by Firestore for good (dead letters): wactl journal dead-letters")
 	}
+	w = append(w, s.replicaWarnings()...) // session replica problems (replica_status.go)
 	for _, a := range s.Accounts {
 		if a.IsStale {
 			w = append(w, "account "+a.ID+" is stale (connected, no event for too long)")
@@ -171,20 +175,11 @@ func newHealthBody(s *Status, b *healthBody) int {
 	return code
 }
 
-// health renders the current snapshot on every call (nothing cached), with
-// the append encoder and a pooled buffer: the route must stay close to a
-// bare handler under load (issue 7).
+// health answers from the cached snapshot, encoded when it was taken: a
+// request splices in its id and writes (issue 7, issue 21).
 func (h *healthRoutes) health(w http.ResponseWriter, r *http.Request) {
-	s := h.status()
-	var b healthBody
-	code := newHealthBody(&s, &b)
-	b.RequestID = RequestID(r)
-	buf := getBody()
-	*buf = append(appendHealthJSON(*buf, &b), '\n') // the newline json.Encoder writes
-	setJSONHeaders(w)
-	w.WriteHeader(code)
-	_, _ = w.Write(*buf)
-	putBody(buf)
+	p := h.cache.get()
+	writeSpliced(w, r, p.healthCode, p.healthHead, p.tail)
 }
 
 func (h *healthRoutes) ready(w http.ResponseWriter, r *http.Request) {
@@ -230,8 +225,35 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 		deny(w, r)
 		return
 	}
-	s := h.status()
+	flat := r.URL.Query().Get("view") == "flat"
+	p := h.cache.get()
+	// The answer depends on Accept-Encoding (statusgzip.go).
+	w.Header()["Vary"] = varyEncoding
+	if !flat && acceptsGzip(r) {
+		if g, ok := p.dashboardGzip(); ok {
+			writeGzipSpliced(w, r, http.StatusOK, g)
+			return
+		}
+	}
+	body := p.dashboardBody(flat)
+	writeSpliced(w, r, http.StatusOK, body.head, body.tail)
+}
+
+// dashboard renders a snapshot as /api/status/dashboard (flat: the seed's
+// original flat answer, where service is a word), without the fields
+// WriteJSON adds.
+func dashboard(s *Status, flat bool) map[string]any {
 	sum := s.Summary()
+	serviceStatus := "healthy"
+	if len(s.warnings()) > 0 {
+		serviceStatus = "degraded"
+	}
+	if flat {
+		return map[string]any{
+			"service": serviceStatus, "storageWritable": s.SessionsDirWritable, "total": sum.Total,
+			"connected": sum.Connected, "needs_qr": sum.NeedsQR, "accounts_count": sum.Total,
+		}
+	}
 	dedupe, history := counters(s.Totals)
 	accounts := make([]map[string]any, 0, len(s.Accounts))
 	for _, a := range s.Accounts {
@@ -259,11 +281,7 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 			"history":        ah,
 		})
 	}
-	serviceStatus := "healthy"
-	if len(s.warnings()) > 0 {
-		serviceStatus = "degraded"
-	}
-	body := map[string]any{
+	return map[string]any{
 		"timestamp": ms(s.Now),
 		"service": map[string]any{
 			"status": serviceStatus, "uptime": secs(s.Now.Sub(s.StartedAt)), "version": s.Version,
@@ -273,6 +291,7 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 			"dedupeTotals": dedupe, "historyTotals": history,
 		},
 		"storage":  map[string]any{"path": s.SessionsPath, "writable": s.SessionsDirWritable, "totalAccounts": sum.Total},
+		"replica":  s.Replica, // session replica problems per account (replica_status.go)
 		"accounts": accounts,
 		"summary": map[string]any{
 			"connected": sum.Connected, "connecting": sum.Connecting, "disconnected": sum.Disconnected,
@@ -285,14 +304,6 @@ func (h *healthRoutes) dashboard(w http.ResponseWriter, r *http.Request) {
 		"needs_qr":        sum.NeedsQR,
 		"accounts_count":  sum.Total,
 	}
-	if r.URL.Query().Get("view") == "flat" {
-		// The seed's original flat answer, where service is a word.
-		body = map[string]any{
-			"service": serviceStatus, "storageWritable": s.SessionsDirWritable, "total": sum.Total,
-			"connected": sum.Connected, "needs_qr": sum.NeedsQR, "accounts_count": sum.Total,
-		}
-	}
-	WriteJSON(w, r, http.StatusOK, body)
 }
 
 // diskFull reports whether an error text is a full file system's (ENOSPC,

@@ -39,11 +39,13 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 		ConnContext:       connContext,
+		ConnState:         trackConnState,
 	}
 }
 
 // healthRoute reports whether a request is one a reserved connection may
-// serve: what systemd's watchdog probe and load balancers ask.
+// serve: the watchdog's self-probe (/healthz), load balancers and
+// operators (/health, /ready, /readyz).
 func healthRoute(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
@@ -58,11 +60,37 @@ func healthRoute(r *http.Request) bool {
 // withDeadlines sets the per-request deadlines http.Server cannot express:
 // the body must arrive within bodyTimeout (not set server-wide, because a
 // server ReadTimeout also cancels a long handler's context once it
-// passes), and mutations may answer within longWriteTimeout.
+// passes), and mutations may answer within longWriteTimeout. It also tells
+// the connection limit when a handler runs (its connection must not be
+// dropped) and when it waits on its client (reading the body, or done).
 func withDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lc := connOf(r.Context())
+		var body *deadlineBody
+		if lc != nil {
+			if !lc.stopWait() {
+				// The connection was dropped to make room before its
+				// handler started: the request must not run.
+				w.Header().Set("Connection", "close")
+				return
+			}
+			// Once the handler is done, its connection stays taken
+			// until the answer is out (the server then reports it idle
+			// or closed), unless the body was left unread: the server
+			// then reads the rest from the client before answering,
+			// and that waits on the client.
+			defer func() {
+				unread := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+				if body != nil {
+					unread = !body.done
+				}
+				if unread {
+					lc.startWait()
+				}
+			}()
+		}
 		rc := http.NewResponseController(w)
-		if onReservedConn(r.Context()) {
+		if lc != nil && lc.reserved {
 			// Past the connection cap: health only, then close.
 			w.Header().Set("Connection", "close")
 			if !healthRoute(r) {
@@ -82,7 +110,8 @@ func withDeadlines(next http.Handler) http.Handler {
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			body = &deadlineBody{ReadCloser: r.Body, rc: rc, lc: lc}
+			r.Body = body
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -90,15 +119,25 @@ func withDeadlines(next http.Handler) http.Handler {
 
 // deadlineBody lifts the body deadline once the body has been read, so
 // that the server's background read (which notices a client hanging up)
-// does not time out under a long handler and cancel its context.
+// does not time out under a long handler and cancel its context. While a
+// read waits on the client, the connection counts as waiting: a flood
+// that needs its slot may drop it, and the handler then gets an error
+// instead of the rest of the body.
 type deadlineBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController
+	lc   *limitedConn
 	done bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.lc != nil {
+		b.lc.startWait()
+	}
 	n, err := b.ReadCloser.Read(p)
+	if b.lc != nil && !b.lc.stopWait() {
+		return n, errConnDropped
+	}
 	if err == io.EOF && !b.done {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})

@@ -89,24 +89,30 @@ func TestLongHandlerOutlivesBodyTimeout(t *testing.T) {
 	}
 }
 
-// TestConnectionCapKeepsHealthAnswering: with every general slot taken,
-// a new connection still gets /health, is refused other routes with 503,
-// and is closed after its answer.
+// TestConnectionCapKeepsHealthAnswering: with every general slot taken by
+// a running handler, a new connection still gets /health, is refused
+// other routes with 503, and is closed after its answer.
 func TestConnectionCapKeepsHealthAnswering(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var running sync.WaitGroup
 	addr := startLimited(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			running.Done()
+			<-release
+		}
 		io.WriteString(w, "ok "+r.URL.Path)
 	}))
-	for range 2 { // hold both general slots with idle connections
+	for range 2 { // hold both general slots with running handlers
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprint(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
-		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
-			t.Fatal(err)
-		}
+		running.Add(1)
+		fmt.Fprint(c, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
+	running.Wait()
 	get := func(path string) (int, string) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -62,9 +62,17 @@ type Manager struct {
 	active     bool
 	ctx        context.Context // lives while ACTIVE; cancelled by Deactivate
 	cancel     context.CancelFunc
-	starting   sync.WaitGroup // restores (and restore retries) in flight
-	connecting sync.WaitGroup // connects through the gate in flight (connect.go)
-	boot       Counters
+	starting   sync.WaitGroup                   // restores (and restore retries) in flight
+	connecting sync.WaitGroup                   // connects through the gate in flight (connect.go)
+	aux        map[*whatsmeow.Client]*auxClient // clients a pairing unlinks (connect.go)
+	// downDone is closed when the step-down in progress has disconnected
+	// every client: a second Deactivate (the lease's OnPassive during a
+	// shutdown that already stepped down) waits for it instead of
+	// returning while clients are still connected.
+	downDone chan struct{}
+	// closing: the process is stopping; nothing activates again.
+	closing bool
+	boot    Counters
 }
 
 // NewManager returns a manager with no clients; Activate connects them.
@@ -135,7 +143,7 @@ func (m *Manager) Refresh(ctx context.Context) error {
 // background, connecting them in parallel; it does not wait for WhatsApp.
 func (m *Manager) Activate(ctx context.Context) {
 	m.mu.Lock()
-	if m.active {
+	if m.active || m.closing {
 		m.mu.Unlock()
 		return
 	}
@@ -199,11 +207,18 @@ func (m *Manager) restoreAll(ctx context.Context) error {
 func (m *Manager) Deactivate(reason string) {
 	m.mu.Lock()
 	if !m.active {
+		done := m.downDone
 		m.mu.Unlock()
+		if done != nil {
+			<-done
+		}
 		return
 	}
 	// From here the gate (connect.go) lets nothing connect.
 	m.active = false
+	done := make(chan struct{})
+	m.downDone = done
+	defer close(done)
 	cancel := m.cancel
 	accts := make([]*account, 0, len(m.accounts))
 	for _, a := range m.accounts {
@@ -211,9 +226,10 @@ func (m *Manager) Deactivate(reason string) {
 	}
 	m.mu.Unlock()
 	cancel()
-	m.cancelConnects(accts)
+	m.abortConnects(accts)
 	m.starting.Wait()
 	m.connecting.Wait()
+	m.closeAux()
 	m.mu.Lock()
 	accts = accts[:0]
 	for _, a := range m.accounts {
@@ -230,6 +246,16 @@ func (m *Manager) Deactivate(reason string) {
 	}
 	wg.Wait()
 	m.log.Info("PASSIVE: all WhatsApp clients disconnected", "reason", reason, "accounts", len(accts))
+}
+
+// waitDown returns once a step-down in progress has stopped every client.
+func (m *Manager) waitDown() {
+	m.mu.Lock()
+	done, active := m.downDone, m.active
+	m.mu.Unlock()
+	if !active && done != nil {
+		<-done
+	}
 }
 
 // Active reports whether the manager currently drives clients.

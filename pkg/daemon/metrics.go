@@ -178,7 +178,7 @@ func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 // status collector, HTTP metrics and the Go runtime and process collectors.
 func newRegistry(status StatusFunc, hm *httpMetrics) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newStatusCollector(status), newHistoryCollector(status), hm.latency, liveMessageDelay,
+	reg.MustRegister(newStatusCollector(status), newHistoryCollector(status), hm.latency, liveMessageDelay, newIngestCollector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }

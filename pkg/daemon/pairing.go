@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wactl/wactl/pkg/pair"
@@ -63,6 +64,10 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 	var discardOnce sync.Once
 	giveUp := func(why string) {
 		discardOnce.Do(func() {
+			// A step-down stops this account's client and closes its store
+			// concurrently: let it finish, or the store is still open
+			// ("in use") when the directory is removed.
+			m.waitDown()
 			if !created {
 				a.stop(StateNeedsQR, why)
 				a.setState(StateNeedsQR, "")
@@ -90,7 +95,15 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 		a.stop(StateNeedsQR, "re-pairing")
 	}
 
-	dev, err := m.o.Sessions.OpenDevice(ctx, req.AccountID, sessions.DeviceOptions{})
+	// Pairing ends when the operator gives up (ctx) or the lease is lost;
+	// every connection it opens goes through the gate (connect.go), so
+	// none is opened once this instance steps down.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnPassive := context.AfterFunc(actx, cancel)
+	defer stopOnPassive()
+
+	dev, err := m.o.Sessions.OpenDevice(pctx, req.AccountID, sessions.DeviceOptions{})
 	if err != nil {
 		return fail(err)
 	}
@@ -100,10 +113,7 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 			return pair.Result{Outcome: pair.OutcomeError},
 				fmt.Errorf("%w: account %s; use --force to unlink it and pair again", pair.ErrAlreadyPaired, req.AccountID)
 		}
-		old := a.newClient(dev)
-		err := pair.Unlink(ctx, old)
-		old.RemoveEventHandlers()
-		if err != nil {
+		if err := m.unlinkOld(pctx, a, dev); err != nil {
 			dev.Close()
 			return pair.Result{Outcome: pair.OutcomeError}, fmt.Errorf("unlink before re-pairing: %w", err)
 		}
@@ -117,15 +127,13 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 	a.mu.Unlock()
 	m.status.mark(a.id)
 
-	// Pairing ends when the operator gives up (ctx) or the lease is lost.
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopOnPassive := context.AfterFunc(actx, cancel)
-	defer stopOnPassive()
-
 	// The account's records are updated before the operator hears
 	// "paired", so whatever they check next already shows it.
 	forward := func(e pair.Event) {
+		if e.Kind == pair.KindOutcome && e.Outcome != pair.OutcomePaired && actx.Err() != nil && ctx.Err() == nil {
+			// Not the operator's Ctrl-C: the lease was lost.
+			e.Outcome, e.Error = pair.OutcomeError, ErrPassive.Error()+": this instance stepped down during the pairing; nothing was kept"
+		}
 		if e.Kind == pair.KindOutcome {
 			if e.Outcome == pair.OutcomePaired {
 				a.markPaired(e.JID)
@@ -137,7 +145,8 @@ func (m *Manager) Pair(ctx context.Context, req PairRequest, events func(pair.Ev
 			events(e)
 		}
 	}
-	res, err := pair.Pair(pctx, cli, pair.Options{ExpectedPhone: phone, PhoneCode: req.PhoneCode, Events: forward, Logger: m.log})
+	res, err := pair.Pair(pctx, cli, pair.Options{ExpectedPhone: phone, PhoneCode: req.PhoneCode, Events: forward, Logger: m.log,
+		Driver: m.pairDriver(a, cli, "pairing")})
 	if err != nil {
 		giveUp("pairing did not complete")
 		return res, err
@@ -185,4 +194,36 @@ func (a *account) markPaired(jid string) {
 	}
 	a.mu.Unlock()
 	a.m.status.mark(a.id)
+}
+
+// pairDriver connects a pairing's client through the gate and closes it
+// the account's one way.
+func (m *Manager) pairDriver(a *account, cli *whatsmeow.Client, why string) pair.Driver {
+	return pair.Driver{
+		Connect: func(context.Context) error {
+			if err := m.connect(a, cli, why); err != nil {
+				if refused(err) {
+					return fmt.Errorf("%w (%v)", ErrPassive, err)
+				}
+				return err
+			}
+			return nil
+		},
+		Disconnect: func() { a.disconnect(cli) },
+	}
+}
+
+// unlinkOld logs the account's paired device out before a forced
+// re-pairing. Its client is not the account's: it is registered as an
+// auxiliary client, so it connects only through the gate and a step-down
+// disconnects it (nothing of a PASSIVE instance logs a device in or out).
+func (m *Manager) unlinkOld(ctx context.Context, a *account, dev *sessions.Device) error {
+	old := a.newClient(dev)
+	defer old.RemoveEventHandlers()
+	release, err := m.addAux(a, old)
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrPassive, err)
+	}
+	defer release()
+	return pair.UnlinkWith(ctx, old, m.pairDriver(a, old, "unlink before re-pairing"))
 }

@@ -44,6 +44,11 @@ type replicaSync struct {
 	mu    sync.Mutex // one pass at a time (the loop, the final copy)
 	state map[string]*replicaState
 
+	// problems: accounts whose copy was refused or cannot be written, for
+	// /health, the dashboard and the log (replica_status.go).
+	pmu      sync.Mutex
+	problems map[string]ReplicaProblem
+
 	// The restore in flight after gaining the lease (Daemon.mu guards them).
 	pending     context.CancelFunc
 	pendingDone chan struct{}
@@ -69,7 +74,7 @@ func newReplicaSync(o ReplicaOptions, sess *sessions.Store, log *slog.Logger, no
 	return &replicaSync{
 		r: replica.New(replica.Options{Client: o.Client, Key: o.Key, Fence: fence, Instance: instance, Now: now}),
 		o: o, sess: sess, log: log.With("component", "replica"), now: now,
-		state: map[string]*replicaState{},
+		state: map[string]*replicaState{}, problems: map[string]ReplicaProblem{},
 	}
 }
 
@@ -100,37 +105,48 @@ func (s *replicaSync) restore(ctx context.Context) {
 		switch res.Outcome {
 		case replica.Restored, replica.Replaced, replica.Unchanged:
 			s.state[id] = &replicaState{present: true, digest: res.Digest, mtime: accountMtime(s.sess.Dir(id)), written: s.now()}
-		case replica.KeptLocal, replica.NotPaired:
+		case replica.KeptLocal, replica.NotPaired, replica.UnpairedHere:
 			s.state[id] = &replicaState{present: true} // written (or deleted) on the next pass
 		}
+		s.noteRestore(id, res)
 		// Refused, failed or in-use copies are not tracked: an account not
 		// on this disk is never taken for "removed", so a host with the
 		// wrong key cannot delete the good copies of the others.
 		switch res.Outcome {
 		case replica.Restored, replica.Replaced:
 			s.log.Info("session restored from the replica", "account", id, "outcome", res.Outcome, "generation", res.Generation)
+		case replica.UnpairedHere:
+			s.log.Info("session replica not restored: the account was logged out or reset here after this copy; the copy is deleted", "account", id, "generation", res.Generation)
 		case replica.Refused, replica.Failed, replica.InUse:
 			s.log.Error("session replica not restored; the local session (if any) is untouched", "account", id, "outcome", res.Outcome, "err", res.Err)
+			if errors.Is(res.Err, replica.ErrDamagedPointer) {
+				s.log.Error("replica: the pointer document is damaged; this host rewrites it at its next copy of the account (a local session is needed), or run: wactl doctor --fix",
+					"account", id, "doc", replica.Collection+"/"+id)
+			}
 		}
 	}
 	s.log.Info("session replica read", "accounts", len(ids), "outcomes", counts, "took", time.Since(start).Round(time.Millisecond))
 }
 
-// removedHere: the operator removed the account on this host after its
-// copy was taken (`wactl accounts remove` while no daemon ran): restoring
-// it would undo the removal, so the copy is deleted instead.
+// removedHere: the operator removed the account on this host (`wactl
+// accounts remove`, with or without --purge, while no daemon ran, and
+// Firestore's copy could not be deleted then): restoring the copy would
+// undo the removal, so it is deleted instead — unless the copy is both of
+// a later generation than the removed session and written after the
+// removal (the account was paired again elsewhere since).
 func (s *replicaSync) removedHere(ctx context.Context, id string) bool {
 	if _, err := os.Stat(s.sess.Dir(id)); err == nil {
 		return false
 	}
-	at := removedAt(s.sess.Root(), id)
-	if at.IsZero() {
+	rm, ok := replica.LastRemoval(s.sess.Root(), id)
+	if !ok {
 		return false
 	}
 	in, err := s.r.Stat(ctx, id)
-	if err != nil || !at.After(in.SnapshotAt) {
+	if err != nil || !rm.CoveredBy(in) {
 		return false
 	}
+	at := rm.At
 	if err := s.r.Delete(ctx, id); err != nil {
 		s.log.Warn("replica: the account was removed on this host; its copy could not be deleted", "account", id, "err", err)
 	} else {
@@ -231,10 +247,20 @@ func (s *replicaSync) pass(ctx context.Context, force bool) {
 			lvl := slog.LevelWarn
 			if errors.Is(err, store.ErrFenced) {
 				lvl = slog.LevelInfo
+			} else {
+				s.notePutFailed(id, err)
 			}
 			s.log.Log(ctx, lvl, "replica: copy not written", "account", id, "err", err)
 			continue
 		}
+		if res.Repaired != nil {
+			s.log.Warn("replica: the pointer document was damaged; rewritten with this copy", "account", id,
+				"generation", res.Generation, "was", res.Repaired)
+		}
+		if err := replica.WriteLocalGeneration(s.sess.Dir(id), id, res.Generation, s.now()); err != nil {
+			s.log.Warn("replica: copy written, but its generation could not be recorded beside the session", "account", id, "err", err)
+		}
+		s.noteWritten(id)
 		st.mtime, st.digest, st.written, st.present = mt, snap.Digest, now, true
 		s.log.Info("replica: copy written", "account", id, "generation", res.Generation, "bytes", res.Bytes,
 			"took", time.Since(t0).Round(time.Millisecond))

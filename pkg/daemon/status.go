@@ -47,6 +47,10 @@ type Status struct {
 	HistoryLosses                                                   []histq.Loss
 	HistorySkipped                                                  map[string]int64
 
+	// Replica: accounts whose session copy in Firestore was refused or
+	// cannot be written (replica_status.go).
+	Replica []ReplicaProblem
+
 	Accounts []AccountStatus
 	Totals   Counters // summed over accounts, persisted totals
 	Boot     Counters // since this process started

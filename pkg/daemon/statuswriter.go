@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wactl/wactl/pkg/store"
@@ -23,9 +24,11 @@ type statusWriter struct {
 	// status write of a deleted account lands after its "deleted".
 	flushing sync.Mutex
 	dirty    map[string]bool
-	wake     chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// version counts marks: /health's snapshot is current while it holds.
+	version atomic.Uint64
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 	// failures in a row; retryAfter is the backoff after n of them.
 	failures   int
 	retryAfter func(n int) time.Duration
@@ -61,10 +64,17 @@ func (w *statusWriter) stop() {
 	}
 }
 
+// changed announces a change /health shows but the store does not keep
+// (an account turning stale or live again).
+func (w *statusWriter) changed() { w.version.Add(1) }
+
 func (w *statusWriter) mark(id string) {
 	w.mu.Lock()
 	w.dirty[id] = true
 	w.mu.Unlock()
+	// After the state it announces is in place: a snapshot taken at the
+	// old version is rebuilt (statuscache.go).
+	w.version.Add(1)
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -115,8 +125,18 @@ func (w *statusWriter) flush(ctx context.Context) (failed int) {
 			continue
 		}
 		doc := a.document(w.m)
-		err := w.m.o.Store.PutAccount(ctx, doc)
+		// Each write bounded on its own: one that hangs (an unreachable
+		// Firestore, a conflict retried over and over) must not hold the
+		// flush lock that the final writes of a stop wait for.
+		wctx, cancel := context.WithTimeout(ctx, statusWriteTimeout)
+		err := w.m.o.Store.PutAccount(wctx, doc)
+		cancel()
 		if errors.Is(err, store.ErrFenced) {
+			if _, held := w.m.o.Fence(); !held {
+				// Our own step-down or release: nothing to report.
+				w.m.log.Debug("account status not written: this process no longer holds the lease", "account", id)
+				continue
+			}
 			// A newer lease holder writes this account now; our view is stale.
 			w.m.log.Warn("account status not written: a newer lease holder owns it", "account", id)
 			continue
@@ -133,6 +153,9 @@ func (w *statusWriter) flush(ctx context.Context) (failed int) {
 	}
 	return failed
 }
+
+// statusWriteTimeout bounds one account status write.
+const statusWriteTimeout = 10 * time.Second
 
 // document is the accounts/{id} view of an account.
 func (a *account) document(m *Manager) store.Account {
@@ -153,6 +176,9 @@ func (a *account) document(m *Manager) store.Account {
 // barrier returns once a flush in progress (which may hold an account
 // removed since) has finished.
 func (w *statusWriter) barrier() {
+	// Called once an account is out of the manager's map (deleted, or a
+	// failed pairing removed): /health and the dashboard drop it at once.
+	w.changed()
 	w.flushing.Lock()
 	defer w.flushing.Unlock()
 }

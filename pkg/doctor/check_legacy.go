@@ -15,8 +15,8 @@ import (
 )
 
 // legacyLease adds what the lease document says about the old Node
-// service: its lease under this host's or this instance's id (it then
-// treats the lease as its own, issue 15.1), and a lease it left behind when
+// service: its lease under this host's or this instance's id (wactl waits
+// for it; wactl's own holder is "wactl:<id>", issue 15.1), and a lease it left behind when
 // it stopped (it does not delete it, issue 18.5). handled: the lease check
 // needs no other verdict on the holder.
 func legacyLease(r *Result, env *Env, cfg *config.Config, v lock.LeaseView) (handled bool) {
@@ -29,7 +29,7 @@ func legacyLease(r *Result, env *Env, cfg *config.Config, v lock.LeaseView) (han
 	ours := v.Holder == cfg.InstanceID || v.Holder == env.Hostname
 	switch {
 	case ours && v.Holder == cfg.InstanceID:
-		r.warn(fmt.Sprintf("the lease is held under this instance's id (%s) by a process that is not this wactl — the old service? It treats a lease with its own id as its own, so with one id both can be ACTIVE", v.Holder))
+		r.warn(fmt.Sprintf("the lease is held under this instance's id (%s) by a process that is not this wactl — the old service (wactl writes its holder as %s): wactl stays PASSIVE until it stops and its lease ends; with one id the app tells the two apart only by that prefix", v.Holder, lock.HolderID(cfg.InstanceID)))
 		r.fix(Fix{Summary: "give wactl its own instance id (the shipped unit uses wactl-%H)",
 			Commands: []string{"sudo systemctl edit wactl   # [Service] Environment=INSTANCE_ID=wactl-%H"}})
 		handled = true
@@ -66,8 +66,9 @@ const legacyUnit = "whatsapp-backend"
 var procRoot = "/proc"
 
 // checkLegacyService warns when the old Node service is installed or running
-// on this host: with the same instance id it treats wactl's lease as its
-// own, and on the same port one of the two cannot listen.
+// on this host (with the same instance id the two are named alike, though
+// wactl's "wactl:" holder keeps the old service off its lease), and fails
+// when it listens on wactl's port.
 func checkLegacyService(ctx context.Context, env *Env) Result {
 	var r Result
 	port := 8080
@@ -88,7 +89,11 @@ func checkLegacyService(ctx context.Context, env *Env) Result {
 					r.add("old INSTANCE_ID", id)
 				}
 				if env.Config != nil && id != "" && id == env.Config.InstanceID {
-					r.fail(fmt.Sprintf("the old service (%s.service) runs with this wactl's instance id %q: it treats wactl's lease as its own and goes ACTIVE beside it", legacyUnit, id))
+					// No longer a split brain: wactl's lease names
+					// lock.HolderID(id), which the old service never takes
+					// for its own. Only the names stay confusing.
+					r.warn(fmt.Sprintf("the old service (%s.service) runs with this wactl's instance id %q: the lease shows the old service as %s and wactl as %s (the old service never takes that for its own), but logs and /health instanceId name both %s",
+						legacyUnit, id, id, lock.HolderID(id), id))
 					r.fix(Fix{Summary: "give wactl its own instance id", Commands: []string{"sudo systemctl edit wactl   # [Service] Environment=INSTANCE_ID=wactl-%H"}})
 				}
 				if p["ActiveState"] == "active" || p["ActiveState"] == "activating" {

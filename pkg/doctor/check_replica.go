@@ -2,12 +2,11 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
-
-	"google.golang.org/api/iterator"
 
 	"github.com/wactl/wactl/pkg/replica"
 )
@@ -62,26 +61,35 @@ func checkReplica(ctx context.Context, env *Env) Result {
 		r.fail("Firestore: " + err.Error())
 		return r
 	}
-	it := c.Collection(replica.Collection).Select("recipientFingerprint").Limit(1000).Documents(ctx)
-	defer it.Stop()
-	total := 0
+	// The pointer documents are small (the ciphertext is in chunks/): read
+	// them whole, to find damaged ones and tombstones too.
+	docs, err := c.Collection(replica.Collection).Limit(replicaDoctorLimit).Documents(ctx).GetAll()
+	if err != nil {
+		r.fail(fmt.Sprintf("read %s: %v", replica.Collection, err))
+		return r
+	}
+	total, tombstones := 0, 0
 	foreign := map[string][]string{}
-	for {
-		snap, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
+	var damagedPointers, own []string
+	for _, snap := range docs {
+		in, err := replica.ParsePointer(snap)
 		if err != nil {
-			r.fail(fmt.Sprintf("read %s: %v", replica.Collection, err))
-			return r
+			damagedPointers = append(damagedPointers, fmt.Sprintf("%s/%s (%v)", replica.Collection, snap.Ref.ID, err))
+			continue
+		}
+		if in.Deleted {
+			tombstones++
+			continue
 		}
 		total++
-		fp, _ := snap.DataAt("recipientFingerprint")
-		if s, _ := fp.(string); s != key.Fingerprint() {
-			foreign[fmt.Sprint(fp)] = append(foreign[fmt.Sprint(fp)], snap.Ref.ID)
+		if in.Recipient != key.Fingerprint() {
+			foreign[in.Recipient] = append(foreign[in.Recipient], snap.Ref.ID)
+			continue
 		}
+		own = append(own, snap.Ref.ID)
 	}
 	r.add("copies", total)
+	r.add("tombstones", tombstones)
 	if len(foreign) > 0 {
 		var parts []string
 		for fp, ids := range foreign {
@@ -93,9 +101,55 @@ func checkReplica(ctx context.Context, env *Env) Result {
 			key.Fingerprint(), strings.Join(parts, ", ")))
 		return r
 	}
-	r.Status, r.Summary = OK, fmt.Sprintf("key file 0600; %d copies, all to this host's key", total)
+	// Open every copy in this host's key (bounded): a damaged one is what
+	// the restore would refuse.
+	rep := replica.New(replica.Options{Client: c, Key: key, Instance: "wactl doctor"})
+	var damaged []string
+	for i, id := range own {
+		if i >= replicaDoctorOpen || ctx.Err() != nil {
+			r.note("opened the first %d copies only", i)
+			break
+		}
+		if _, _, err := rep.Get(ctx, id); err != nil && !errors.Is(err, replica.ErrNoReplica) {
+			damaged = append(damaged, fmt.Sprintf("%s (%v)", id, err))
+		}
+	}
+	if len(damagedPointers) > 0 {
+		r.fail(fmt.Sprintf("%d pointer documents are damaged, so no host can restore these accounts and their copies are not current: %s",
+			len(damagedPointers), strings.Join(damagedPointers, "; ")))
+		r.note("the ACTIVE host rewrites a damaged pointer at its next copy of the account; wactl doctor --fix rebuilds it now from the newest generation of chunks that opens with this host's key (or leaves a tombstone the ACTIVE host writes over), conditional on the damaged document not changing meanwhile")
+		ids := make([]string, 0, len(damagedPointers))
+		for _, d := range damagedPointers {
+			id, _, _ := strings.Cut(strings.TrimPrefix(d, replica.Collection+"/"), " ")
+			ids = append(ids, id)
+		}
+		r.fix(Fix{Summary: "rebuild the damaged pointer documents", Commands: []string{"wactl doctor --fix"}, Auto: true,
+			apply: func(ctx context.Context) error {
+				var errs []error
+				for _, id := range ids {
+					if _, err := rep.RepairPointer(ctx, id); err != nil && !errors.Is(err, replica.ErrNoReplica) {
+						errs = append(errs, err)
+					}
+				}
+				return errors.Join(errs...)
+			}})
+		return r
+	}
+	if len(damaged) > 0 {
+		r.fail(fmt.Sprintf("%d copies are damaged and would be refused by the host that takes over (it keeps its local session, or the account needs a new QR): %s",
+			len(damaged), strings.Join(damaged, "; ")))
+		r.note("the ACTIVE host writes a new copy at the account's next change, and a host that becomes ACTIVE with a local session of the account writes it at once")
+		return r
+	}
+	r.Status, r.Summary = OK, fmt.Sprintf("key file 0600; %d copies, all to this host's key and readable", total)
 	return r
 }
+
+// How many pointer documents doctor reads, and how many copies it opens.
+const (
+	replicaDoctorLimit = 1000
+	replicaDoctorOpen  = 200
+)
 
 func replicaNotNeeded(lockBackend, store string) string {
 	if store == "postgres" {

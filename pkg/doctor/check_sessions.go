@@ -40,8 +40,12 @@ func checkSessionsDir(ctx context.Context, env *Env) Result {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.add("exists", "NO")
+		asked, why := env.sessionsDirAskedFor()
+		if !asked {
+			return notConfigured(env, r, dir)
+		}
 		r.fail(fmt.Sprintf("sessions dir %s does not exist", dir))
-		r.fix(Fix{Summary: "create the sessions dir for " + su.Name, Commands: []string{install}, Auto: su.UID >= 0,
+		r.fix(Fix{Summary: "create the sessions dir for " + su.Name + " (" + why + ")", Commands: []string{install}, Auto: su.UID >= 0,
 			apply: func(context.Context) error { return createDir(dir, su.UID, su.GID) }})
 		return r
 	}
@@ -219,30 +223,31 @@ func checkSessionsInventory(ctx context.Context, env *Env) Result {
 	}
 	dir := env.Config.Sessions.Path
 	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return inventoryFromDaemon(ctx, env, dir, err)
+		}
 		r.Status, r.Summary = Skip, "skipped: sessions dir not readable: "+err.Error()
 		return r
 	}
-	if err := sessions.CheckRoot(dir); err != nil {
-		var re *sessions.RootError
-		if errors.As(err, &re) && env.Geteuid() == 0 {
-			su := env.serviceUser(ctx)
-			r.Status, r.Summary = Skip, "skipped: "+re.Problem+" (the dir check reports it)"
-			r.note("to count sessions as the service user: sudo -u %s wactl doctor --only sessions.inventory", su.Name)
-			return r
-		}
-		r.Status, r.Summary = Skip, "skipped: "+err.Error()
-		return r
-	}
-	// Open only probes (creates and removes one file) when the root exists.
-	st, err := sessions.Open(dir, sessions.Options{InstanceID: env.instanceID(), Logger: env.Logger})
+	// Read-only, whoever runs doctor: no write probe, no lock, no -shm of
+	// another user's database (sessions.OpenExisting, inspect.go), so root
+	// and operators count the service's accounts and leave nothing behind.
+	// Problems of the dir itself (owner, mode) are the sessions.dir check's.
+	st, err := sessions.OpenExisting(dir, sessions.Options{InstanceID: env.instanceID(), Logger: env.Logger})
 	if err != nil {
 		r.fail("cannot open the sessions dir: " + err.Error())
 		return r
 	}
 	inv, err := st.Inventory(ctx)
+	if errors.Is(err, fs.ErrPermission) {
+		return inventoryFromDaemon(ctx, env, dir, err)
+	}
 	if err != nil {
 		r.fail("inventory: " + err.Error())
 		return r
+	}
+	if uid, ok := ownerUID(dir); ok && uid != env.Geteuid() {
+		r.note("read as %s, read-only: nothing in %s was created or changed", userName(env.Geteuid()), dir)
 	}
 	c := inv.Counts
 	r.add("account_dirs", c.AccountDirs)
@@ -271,6 +276,9 @@ func checkSessionsInventory(ctx context.Context, env *Env) Result {
 			r.fix(Fix{Summary: "tighten " + path, Commands: []string{fmt.Sprintf("chmod %o %s", mode, shq(path))}, Auto: true,
 				apply: func(context.Context) error { return os.Chmod(path, mode) }})
 		case sessions.ProblemLegacyOrphaned, sessions.ProblemBadDirName, sessions.ProblemStrayFile:
+			r.note("%s: %s", p.Path, p.Detail)
+		case sessions.ProblemWALNotRead:
+			r.warn(fmt.Sprintf("%s: the last writes were not read (its -wal has no -shm); the counts may be short", p.Account))
 			r.note("%s: %s", p.Path, p.Detail)
 		}
 	}

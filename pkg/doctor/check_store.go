@@ -27,6 +27,12 @@ const journalStaleAfter = 5 * time.Minute
 
 func openReadOnly(path string) (*sql.DB, error) {
 	u := url.URL{Scheme: "file", Path: path, RawQuery: "mode=ro&_pragma=busy_timeout(2000)"}
+	if _, err := os.Lstat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		// A closed WAL database (no -wal) is fully checkpointed. Read it as
+		// immutable: otherwise SQLite creates a -wal and -shm that a
+		// read-only connection cannot remove, left in the service's dir.
+		u.RawQuery += "&immutable=1"
+	}
 	return sql.Open("sqlite", u.String())
 }
 

@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/wactl/wactl/pkg/config"
+	"github.com/wactl/wactl/pkg/daemon"
 )
 
 // Runner runs a command and returns its standard output. Tests inject
@@ -60,6 +61,12 @@ type Env struct {
 	// ProbeAs checks that uid:gid can create files in dir (doctor run as
 	// root probing for the service user).
 	ProbeAs func(ctx context.Context, uid, gid int, dir string) error
+
+	// DaemonAccounts reads the running daemon's accounts through its admin
+	// socket (default: daemon.DialAdmin on the data dir, which also finds
+	// the service's runtime socket): the inventory of a user who may not
+	// read the session files but may reach the daemon (the wactl group).
+	DaemonAccounts func(ctx context.Context, dataDir string) (socket string, accounts []daemon.AccountStatus, err error)
 
 	// HTTP reaches the daemon; BaseURL default http://<http.host>:<port>.
 	HTTP    *http.Client
@@ -122,6 +129,9 @@ func (e *Env) fill() {
 		}
 		if e.ProbeAs == nil {
 			e.ProbeAs = probeAs
+		}
+		if e.DaemonAccounts == nil {
+			e.DaemonAccounts = daemonAccounts
 		}
 		if e.HTTP == nil {
 			e.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 16}}
@@ -229,6 +239,17 @@ func (e *Env) serviceUser(ctx context.Context) serviceUser {
 			name, src = u.file.Last("Service", "User"), "unit file User="
 		}
 		su := serviceUser{UID: e.Geteuid(), GID: os.Getegid(), Source: "current user"}
+		if name == "" && e.Config != nil {
+			// No unit says: whoever owns the data dir runs the service
+			// (the package's layout, a unit not installed here). Taking
+			// the current user instead would suggest, as root, to chown
+			// the service's sessions to root and stop the service.
+			if uid, ok := ownerUID(e.Config.DataDir); ok && uid != su.UID {
+				if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+					name, src = u.Username, "owner of "+e.Config.DataDir
+				}
+			}
+		}
 		if name != "" {
 			su.Name, su.Source = name, src
 			su.UID, su.GID = -1, -1
@@ -266,7 +287,7 @@ func groupName(gid int) string {
 // (systemd state, unit file, Firestore client): for the run after --fix.
 func (e *Env) Fresh() *Env {
 	return &Env{Config: e.Config, ConfigFile: e.ConfigFile, Origins: e.Origins, ConfigErr: e.ConfigErr,
-		Hostname: e.Hostname, Now: e.Now, Logger: e.Logger, Offline: e.Offline, Deep: e.Deep,
+		Hostname: e.Hostname, Now: e.Now, Logger: e.Logger, Offline: e.Offline, Deep: e.Deep, DaemonAccounts: e.DaemonAccounts,
 		Unit: e.Unit, UnitFile: e.UnitFile, SystemdDir: e.SystemdDir, Run: e.Run, LookPath: e.LookPath,
 		MountInfo: e.MountInfo, Statfs: e.Statfs, Geteuid: e.Geteuid, ProbeAs: e.ProbeAs,
 		HTTP: e.HTTP, BaseURL: e.BaseURL, BurstN: e.BurstN, Firestore: e.Firestore,

@@ -83,3 +83,42 @@ func TestStoreFirestoreUnreachable(t *testing.T) {
 	r := runCheck(t, env, "store.firestore")
 	wantStatus(t, r, Fail, "unreachable")
 }
+
+// TestLeaseWactlHolderForm: a wactl holder's lease names it "wactl:<id>"
+// (issue 15.1: the old service never takes that for its own); doctor
+// beside it still says "held by this instance", and names another wactl
+// holder in the same form.
+func TestLeaseWactlHolderForm(t *testing.T) {
+	t.Parallel()
+	env, client := firestoreEnv(t)
+	id := env.Config.InstanceID
+	active := make(chan struct{}, 1)
+	hold := func(instance, host, dataDir string) context.CancelFunc {
+		l, err := lock.NewFirestore(lock.FirestoreOptions{Client: client, InstanceID: instance, Host: host, DataDir: dataDir,
+			Timing:    lock.Timing{TTL: 4 * time.Second, Renew: time.Second, SafetyMargin: time.Second, Retry: 200 * time.Millisecond},
+			Callbacks: lock.Callbacks{OnActive: func(int64) { active <- struct{}{} }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = l.Run(ctx); close(done) }()
+		select {
+		case <-active:
+		case <-time.After(10 * time.Second):
+			t.Fatal("holder not ACTIVE")
+		}
+		return func() { cancel(); <-done }
+	}
+	stop := hold(id, env.Hostname, env.Config.DataDir)
+	r := runCheck(t, env, "lease")
+	wantStatus(t, r, OK, "held by this instance")
+	if evidence(r, "holder") != lock.HolderID(id) || evidence(r, "lockStatus") != string(lock.HeldByThisInstance) {
+		t.Fatal(r.Evidence)
+	}
+	stop()
+	stop = hold("other", "host-b", t.TempDir())
+	defer stop()
+	r = runCheck(t, env.Fresh(), "lease")
+	wantStatus(t, r, Warn, "held by another instance wactl:other (host host-b")
+}

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,54 @@ func TestSessionsInventoryEmptyWarns(t *testing.T) {
 	wantStatus(t, r, Warn, "no paired session")
 	if evidence(r, "paired") != "0" {
 		t.Fatal(r.Evidence)
+	}
+}
+
+// TestSessionsDirServiceUserIsDataDirOwner: with no unit installed (the
+// package's layout in a container, a unit elsewhere), doctor run as root
+// takes the data dir's owner for the service user, not root: it used to
+// call the service's own sessions dir wrongly owned, offer to chown it to
+// root (--fix would have stopped the service) and say "sudo -u root". A
+// sessions dir root left in the service's data dir is what it flags.
+func TestSessionsDirServiceUserIsDataDirOwner(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	env := testEnv(t, nil)
+	data, dir := env.Config.DataDir, sessionsDir(env)
+	os.Mkdir(dir, 0o700)
+	for _, p := range []string{data, dir} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Dir(data), 0o755) // let nobody reach the data dir for the probe
+	r := runCheck(t, env, "sessions.dir")
+	wantStatus(t, r, OK, "owned by nobody")
+	if got := evidence(r, "service_user"); got != "nobody (owner of "+data+")" {
+		t.Errorf("service_user %q", got)
+	}
+	if len(r.Fixes) != 0 || strings.Contains(fmt.Sprint(r), "root") {
+		t.Errorf("fixes %s, result %+v", fixCommands(r), r)
+	}
+
+	// Root's sessions dir in the service's data dir is the problem.
+	if err := os.Chown(dir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	r = runCheck(t, env.Fresh(), "sessions.dir")
+	wantStatus(t, r, Fail, "owned by root, not by the service user nobody")
+	if !strings.Contains(fixCommands(r), "chown -R nobody:nogroup "+dir) {
+		t.Fatalf("fix: %s", fixCommands(r))
+	}
+}
+
+func TestSudoAsOmitsTheCurrentUser(t *testing.T) {
+	for _, c := range []struct {
+		euid, uid int
+		want      string
+	}{{0, 0, ""}, {33, 33, ""}, {0, 65534, "sudo -u nobody "}, {0, 4242, "sudo -u '#4242' "}} {
+		if got := sudoAs(c.euid, c.uid); got != c.want {
+			t.Errorf("sudoAs(%d, %d) = %q, want %q", c.euid, c.uid, got, c.want)
+		}
 	}
 }

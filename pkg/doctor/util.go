@@ -1,9 +1,12 @@
 package doctor
 
 import (
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 func orDash(s string) string { return orDefault(s, "-") }
@@ -79,4 +82,45 @@ func shq(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ownerUID is the owner of path (not following a final symlink).
+func ownerUID(path string) (int, bool) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return 0, false
+	}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(sys.Uid), true
+}
+
+// sudoAs is the prefix that runs a command as uid: "" when that is the
+// user running doctor (a "sudo -u root" for root is noise), "sudo -u NAME "
+// otherwise ("sudo -u '#UID' " for a uid without a name).
+func sudoAs(euid, uid int) string {
+	if uid == euid {
+		return ""
+	}
+	name := userName(uid)
+	if name == strconv.Itoa(uid) {
+		name = "'#" + name + "'"
+	}
+	return "sudo -u " + name + " "
+}
+
+// ownerOfNearest is the owner of path or, when this user cannot see it,
+// of its nearest parent that it can: the service's data dir is visible
+// to an operator who cannot look inside it.
+func ownerOfNearest(path string) (int, bool) {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if uid, ok := ownerUID(p); ok {
+			return uid, true
+		}
+		if p == filepath.Dir(p) {
+			return 0, false
+		}
+	}
 }

@@ -10,7 +10,8 @@
 //     used (wa_metrics/longrun/locks/wa_connection by default). Its fields
 //     holderInstanceId, leaseUntil (epoch ms number), acquiredAt, updatedAt
 //     and previousHolder stay valid, so the old service and wactl can run side
-//     by side during a cutover with at most one of them active. wactl adds a
+//     by side during a cutover with at most one of them active (wactl's
+//     holderInstanceId is "wactl:<id>", see below). wactl adds a
 //     fencing epoch (one more at every change of holder), the holder's
 //     host, pid, start time, data dir and a per-process session token, and
 //     holderBinding, a hash tying those to holderInstanceId and leaseUntil
@@ -61,11 +62,13 @@
 // never taken while it is live. A lease without a valid binding — written
 // or merged over by the Node service — is never reclaimed early, even with
 // the same instance id, because nothing proves that process is gone, and
-// its leftover wactl fields name nobody. NOTE for cutovers on one host: the
-// Node service treats a lease with its own INSTANCE_ID as its own, so it and
-// wactl must run with different instance ids (the unit: wactl-%H); while
-// ACTIVE the holder listens to the document (watch.go) and steps down as
-// soon as it stops being its own.
+// its leftover wactl fields name nobody. The Node service treats a lease
+// whose holderInstanceId equals its own INSTANCE_ID as its own, so wactl
+// writes "wactl:<instance id>" there (HolderID, identity.go), which no Node
+// id equals: with one id on one host neither takes the other's live lease.
+// A lease an earlier wactl wrote under its bare id (valid binding) is still
+// recognised as that instance's. While ACTIVE the holder also listens to the
+// document (watch.go) and steps down as soon as it stops being its own.
 //
 // # Epochs
 //

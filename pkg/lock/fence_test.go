@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+
+	"github.com/wactl/wactl/internal/fsemu"
 )
 
 // TestFenceAfterLosingLease: a deposed holder's Fence must not report the
@@ -34,9 +36,12 @@ func TestFenceAfterLosingLease(t *testing.T) {
 	}
 	// host-b takes the lease (its epoch is newer).
 	ctx := context.Background()
-	if _, err := c.Doc(DefaultDocPath).Update(ctx, []firestore.Update{{Path: fHolder, Value: "b"},
-		{Path: fEpoch, Value: e + 7}, {Path: fSession, Value: "bbbb"}, {Path: fHost, Value: "host-b"},
-		{Path: fLeaseUntil, Value: time.Now().Add(time.Hour).UnixMilli()}}); err != nil {
+	if err := fsemu.Write(ctx, func(ctx context.Context) error {
+		_, err := c.Doc(DefaultDocPath).Update(ctx, []firestore.Update{{Path: fHolder, Value: "b"},
+			{Path: fEpoch, Value: e + 7}, {Path: fSession, Value: "bbbb"}, {Path: fHost, Value: "host-b"},
+			{Path: fLeaseUntil, Value: time.Now().Add(time.Hour).UnixMilli()}})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	l.StreamReplaced("conflict type=replaced")

@@ -81,6 +81,9 @@ func NewFirestore(o FirestoreOptions) (*Firestore, error) {
 	if o.InstanceID == "" {
 		return nil, errors.New("lock: no instance id: set instance_id (or INSTANCE_ID)")
 	}
+	if err := validInstanceID(o.InstanceID); err != nil {
+		return nil, err
+	}
 	if o.DocPath == "" {
 		o.DocPath = DefaultDocPath
 	}
@@ -183,7 +186,7 @@ func (f *Firestore) Inspect(ctx context.Context) (Status, error) {
 	if v.Lease.CoreOK {
 		s.LeaseUntil = time.UnixMilli(v.Lease.LeaseUntil)
 		s.RemainingSec = max(s.LeaseUntil.Sub(snap.ReadTime), 0).Seconds()
-		if s.RemainingSec > 0 && v.Lease.Wactl && v.Lease.Holder.InstanceID == f.me.InstanceID &&
+		if s.RemainingSec > 0 && v.Lease.Wactl && sameInstance(v.Lease.Holder.InstanceID, f.me.InstanceID) &&
 			v.Lease.Holder.Host == f.me.Host && len(v.Lease.Problems) == 0 {
 			// doctor beside the daemon: "this instance" is a wactl
 			// process with this instance id on this host. A lease under
@@ -301,7 +304,7 @@ func (f *Firestore) takeoverFields(epoch, until int64, prev any) map[string]any 
 	h := f.holder()
 	return map[string]any{
 		fBinding:        bindingOf(h, until, epoch),
-		fHolder:         f.me.InstanceID,
+		fHolder:         h.InstanceID,
 		fLeaseUntil:     until,
 		fAcquiredAt:     firestore.ServerTimestamp,
 		fUpdatedAt:      firestore.ServerTimestamp,
@@ -315,11 +318,12 @@ func (f *Firestore) takeoverFields(epoch, until int64, prev any) map[string]any 
 	}
 }
 
-// holder is this process as the lease document names it. StartedAt is
+// holder is this process as the lease document names it: InstanceID is
+// the holderInstanceId it writes, in wactl's form (HolderID). StartedAt is
 // kept at the microsecond precision Firestore stores, so that the binding
 // computed here matches the one recomputed from a read.
 func (f *Firestore) holder() Holder {
-	return Holder{InstanceID: f.me.InstanceID, Host: f.me.Host, PID: f.pid,
+	return Holder{InstanceID: HolderID(f.me.InstanceID), Host: f.me.Host, PID: f.pid,
 		StartedAt: time.UnixMicro(f.startedAt.UnixMicro()).UTC(), DataDir: f.me.DataDir, Session: f.me.Session}
 }
 
@@ -359,10 +363,11 @@ func (f *Firestore) noteRead(v verdict, snap *firestore.DocumentSnapshot, mono t
 func (f *Firestore) release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, f.opt.Timing.CallTimeout)
 	defer cancel()
+	var lastErr error
 	for range 3 {
 		snap, exists, err := f.read(ctx)
 		if err != nil {
-			return err
+			return errors.Join(lastErr, err)
 		}
 		if !exists {
 			return nil
@@ -381,10 +386,23 @@ func (f *Firestore) release(ctx context.Context) error {
 			ups = append(ups, firestore.Update{Path: k, Value: firestore.Delete})
 		}
 		_, err = f.doc.Update(ctx, ups, firestore.LastUpdateTime(snap.UpdateTime))
-		if status.Code(err) == codes.FailedPrecondition {
+		switch {
+		case err == nil:
+			return nil
+		case status.Code(err) == codes.FailedPrecondition:
+			continue
+		case ctx.Err() == nil:
+			// An error does not say the write was not made: the answer
+			// may be what got lost. The next read tells, and a release
+			// that did not land is tried again instead of leaving the
+			// standby to wait out the TTL.
+			lastErr = err
 			continue
 		}
 		return err
+	}
+	if lastErr != nil {
+		return lastErr
 	}
 	return errors.New("lease changed during release three times")
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+
+	"github.com/wactl/wactl/internal/fsemu"
 )
 
 func newFS(t *testing.T, c *firestore.Client, instance string, w *watcher, mod func(*FirestoreOptions)) *Firestore {
@@ -34,11 +36,13 @@ func leaseDoc(t *testing.T, c *firestore.Client) map[string]any {
 	return s.Data()
 }
 
-// assertNodeFields checks the fields the Node service reads keep its types.
-func assertNodeFields(t *testing.T, d map[string]any, holder string) {
+// assertNodeFields checks the fields the Node service reads keep its
+// types, and that the holder is instance in wactl's form ("wactl:<id>"),
+// which no old service's INSTANCE_ID can take for its own.
+func assertNodeFields(t *testing.T, d map[string]any, instance string) {
 	t.Helper()
-	if d[fHolder] != holder {
-		t.Fatalf("holderInstanceId = %v, want %s", d[fHolder], holder)
+	if want := "wactl:" + instance; d[fHolder] != want {
+		t.Fatalf("holderInstanceId = %v, want %s", d[fHolder], want)
 	}
 	if _, ok := d[fLeaseUntil].(int64); !ok {
 		t.Fatalf("leaseUntil is %T, want an integer number of ms", d[fLeaseUntil])
@@ -89,7 +93,7 @@ func testAcquireRenewRelease(t *testing.T, withDir bool) {
 		t.Fatalf("passive reason %q", r)
 	}
 	d = leaseDoc(t, c)
-	if d[fEpoch].(int64) != e || d[fHolder] != "a" {
+	if d[fEpoch].(int64) != e || d[fHolder] != "wactl:a" {
 		t.Fatalf("release changed holder/epoch: %v", d)
 	}
 	// Released = expired on Firestore's clock: another takes over at once.
@@ -100,7 +104,7 @@ func testAcquireRenewRelease(t *testing.T, withDir bool) {
 		t.Fatalf("epoch after release %d, want %d", e2, e+1)
 	}
 	assertNodeFields(t, leaseDoc(t, c), "b")
-	if p := leaseDoc(t, c)[fPreviousHolder]; p != "a" {
+	if p := leaseDoc(t, c)[fPreviousHolder]; p != "wactl:a" {
 		t.Fatalf("previousHolder %v", p)
 	}
 }
@@ -284,8 +288,11 @@ func TestStreamReplaced(t *testing.T) {
 	runLock(t, l)
 	e := w.waitActive(t, 5*time.Second)
 	ctx := context.Background()
-	if _, err := c.Doc(DefaultDocPath).Update(ctx, []firestore.Update{{Path: fHolder, Value: "other"},
-		{Path: fEpoch, Value: e + 1}, {Path: fSession, Value: "x"}}); err != nil {
+	if err := fsemu.Write(ctx, func(ctx context.Context) error {
+		_, err := c.Doc(DefaultDocPath).Update(ctx, []firestore.Update{{Path: fHolder, Value: "other"},
+			{Path: fEpoch, Value: e + 1}, {Path: fSession, Value: "x"}})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	l.StreamReplaced("conflict type=replaced")
@@ -313,7 +320,7 @@ func TestInspectReadOnly(t *testing.T) {
 		t.Fatalf("doctor beside the holder: %+v %v", st, err)
 	}
 	other := newFS(t, c, "b", newWatcher("b", nil), nil)
-	if st, _ := other.Inspect(ctx); st.LockStatus != HeldByOther || st.Holder.InstanceID != "a" {
+	if st, _ := other.Inspect(ctx); st.LockStatus != HeldByOther || st.Holder.InstanceID != "wactl:a" {
 		t.Fatalf("other instance: %+v", st)
 	}
 	if after := leaseDoc(t, c); after[fEpoch] != before[fEpoch] || after[fHolder] != before[fHolder] {

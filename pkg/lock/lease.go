@@ -239,7 +239,7 @@ func decide(me self, exists bool, data map[string]any, readTime, updateTime time
 	}
 	v.ExpiresAt = time.UnixMilli(l.LeaseUntil)
 	expired := readMs >= l.LeaseUntil
-	mine := l.Wactl && l.Holder.Session == me.Session && l.Holder.InstanceID == me.InstanceID && l.Holder.Host == me.Host
+	mine := l.Wactl && l.Holder.Session == me.Session && l.Holder.InstanceID == HolderID(me.InstanceID) && l.Holder.Host == me.Host
 	switch {
 	case mine:
 		v.Act, v.Epoch, v.Status = actRenew, l.Epoch, HeldByThisInstance
@@ -257,10 +257,12 @@ func decide(me self, exists bool, data map[string]any, readTime, updateTime time
 		v.Status = Unknown
 	}
 	v.Reason = fmt.Sprintf("lease held by %s", describe(l.Holder))
-	if l.Holder.InstanceID != me.InstanceID {
+	if !sameInstance(l.Holder.InstanceID, me.InstanceID) {
 		return v
 	}
-	// Live lease under our own instance id, written by another process.
+	// Live lease under our own instance id, written by another process:
+	// wactl's form, or bare — the old service's, or an earlier wactl
+	// version's (it wrote the id bare; its binding is valid).
 	switch {
 	case !l.Wactl && len(l.Problems) == 0:
 		v.Conflict = fmt.Sprintf("the lease is held under this instance id (%s) by a process that is not wactl (the Node service?); nothing proves it is gone, so waiting for it to expire; give the old service and wactl different instance ids", me.InstanceID)

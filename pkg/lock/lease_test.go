@@ -13,10 +13,21 @@ var (
 	fastT = Timing{TTL: 2 * time.Second}.WithDefaults()
 )
 
+// wactlDoc is a lease as wactl writes it: holderInstanceId "wactl:<id>".
 func wactlDoc(instance, host, session string, epoch, until int64) map[string]any {
-	h := Holder{InstanceID: instance, Host: host, PID: 1234, StartedAt: t0, DataDir: "/data", Session: session}
+	return wactlDocAs(HolderID(instance), host, session, epoch, until)
+}
+
+// wactlDocV0 is a lease as wactl wrote it before the prefix: the bare id,
+// bound like every wactl lease.
+func wactlDocV0(instance, host, session string, epoch, until int64) map[string]any {
+	return wactlDocAs(instance, host, session, epoch, until)
+}
+
+func wactlDocAs(holder, host, session string, epoch, until int64) map[string]any {
+	h := Holder{InstanceID: holder, Host: host, PID: 1234, StartedAt: t0, DataDir: "/data", Session: session}
 	return map[string]any{
-		fHolder: instance, fLeaseUntil: until, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil,
+		fHolder: holder, fLeaseUntil: until, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil,
 		fEpoch: epoch, fHost: host, fPID: int64(1234), fStartedAt: t0, fDataDir: "/data", fSession: session,
 		fBinding: bindingOf(h, until, epoch),
 	}
@@ -36,7 +47,7 @@ func nodeMerge(d map[string]any, holder string, until int64) map[string]any {
 
 // released is wactlDoc after wactl's release: expired, holder fields gone.
 func released(instance string, epoch, at int64) map[string]any {
-	return map[string]any{fHolder: instance, fLeaseUntil: at, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil, fEpoch: epoch}
+	return map[string]any{fHolder: HolderID(instance), fLeaseUntil: at, fAcquiredAt: t0, fUpdatedAt: t0, fPreviousHolder: nil, fEpoch: epoch}
 }
 
 func TestDecide(t *testing.T) {
@@ -67,6 +78,14 @@ func TestDecide(t *testing.T) {
 		{"same instance other host", me, true, wactlDoc("a", "h2", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "two hosts"},
 		{"same instance other data dir", self{InstanceID: "a", Host: "h1", DataDir: "/other", Session: "s-me", SameHost: true}, true, wactlDoc("a", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "data dir"},
 		{"same instance node format", me, true, map[string]any{fHolder: "a", fLeaseUntil: ms + 1}, read, actWait, 0, HeldByOther, "not wactl"},
+		// Written by wactl before the "wactl:" prefix (bare id, valid
+		// binding): still this instance's after an upgrade.
+		{"earlier version's lease of this instance is reclaimed", me, true, wactlDocV0("a", "h1", "s-old", 7, ms+15000), read, actTakeOver, 8, HeldByThisInstance, ""},
+		{"earlier version's lease without proof waits", self{InstanceID: "a", Host: "h1", DataDir: "/data", Session: "s-me"}, true, wactlDocV0("a", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, ""},
+		{"earlier version's lease on another host", me, true, wactlDocV0("a", "h2", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, "two hosts"},
+		{"earlier version's expired lease is taken over", me, true, wactlDocV0("b", "h2", "s-b", 7, ms-1), read, actTakeOver, 8, NotHeld, ""},
+		{"our session under the bare id is not ours to renew", me, true, wactlDocV0("a", "h1", "s-me", 7, ms+5), read, actTakeOver, 8, HeldByThisInstance, ""},
+		{"another instance's prefixed lease is not ours", me, true, wactlDoc("b", "h1", "s-old", 7, ms+15000), read, actWait, 0, HeldByOther, ""},
 		// Issue 15.1: Node (same instance id) took an expired wactl lease
 		// over with a merge; wactl's host/pid/session/epoch stayed.
 		{"node merge over an earlier wactl of this instance is not reclaimed", me, true,
@@ -172,7 +191,7 @@ func FuzzParseLease(f *testing.F) {
 			t.Fatalf("document without readable expiry taken %s before grace: %v", v.Act, m)
 		}
 		if l.CoreOK && v.Act == actTakeOver && t0.UnixMilli() < l.LeaseUntil {
-			if !(l.Wactl && l.Holder.InstanceID == "a" && l.Holder.Host == "h1" && l.Holder.DataDir == "/data") {
+			if !(l.Wactl && sameInstance(l.Holder.InstanceID, "a") && l.Holder.Host == "h1" && l.Holder.DataDir == "/data") {
 				t.Fatalf("live lease of another process taken over: %v", m)
 			}
 		}

@@ -51,7 +51,11 @@ const (
 	Passive Mode = "passive"
 )
 
-// Holder describes the process named in the lease.
+// Holder describes the process named in the lease. InstanceID is the
+// holder as the lease names it: for the Firestore lease the document's
+// holderInstanceId as written — "wactl:<id>" for a wactl holder
+// (HolderID), the bare id for the old service or a wactl older than the
+// prefix; for the embedded lock the bare id (no old service shares it).
 type Holder struct {
 	InstanceID string    `json:"instanceId"`
 	Host       string    `json:"host,omitempty"`

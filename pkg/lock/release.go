@@ -109,6 +109,9 @@ func ReleaseLegacy(ctx context.Context, c *firestore.Client, docPath, holder str
 	if holder == "" {
 		return ReleaseResult{}, fmt.Errorf("%w: name the holder whose lease to end (--holder ID)", ErrReleaseRefused)
 	}
+	if id, wactl := InstanceOfHolder(holder); wactl {
+		return ReleaseResult{}, fmt.Errorf("%w: %q is a wactl holder (instance %s), not the old service: a stopped wactl releases its lease, and a killed one's runs out within lock.ttl", ErrReleaseRefused, holder, id)
+	}
 	if minIdle <= 0 {
 		minIdle = LegacyRenewInterval
 	}

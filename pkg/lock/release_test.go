@@ -70,7 +70,10 @@ func TestReleaseLegacy(t *testing.T) {
 	runLock(t, newFS(t, c, "wactl-vm", w, nil))
 	w.waitActive(t, 3*time.Second)
 	// ... and its lease is never released by the command.
-	if _, err := ReleaseLegacy(ctx, c, "", "wactl-vm", time.Nanosecond); !errors.Is(err, ErrReleaseRefused) || !strings.Contains(err.Error(), "running wactl") {
+	if _, err := ReleaseLegacy(ctx, c, "", "wactl:wactl-vm", time.Nanosecond); !errors.Is(err, ErrReleaseRefused) || !strings.Contains(err.Error(), "wactl holder") {
 		t.Fatalf("wactl's lease: %v", err)
+	}
+	if _, err := ReleaseLegacy(ctx, c, "", "wactl-vm", time.Nanosecond); !errors.Is(err, ErrReleaseRefused) || !strings.Contains(err.Error(), `held by "wactl:wactl-vm"`) {
+		t.Fatalf("wactl's lease under its bare id: %v", err)
 	}
 }

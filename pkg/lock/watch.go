@@ -8,11 +8,12 @@ import (
 // watchWhileActive listens to the lease document while this process holds
 // it and kicks the loop (an immediate read and decision) as soon as the
 // document stops being this process's bound lease. Renewals alone notice a
-// foreign write only up to Renew later; the one writer that can take a live
-// lease from wactl — the old service "extending" a lease that carries its
-// own INSTANCE_ID (docs/lease.md) — is then ACTIVE beside wactl for that
-// long. The listener shortens that to the time Firestore takes to deliver
-// the change. It only kicks: the decision stays with the loop's read.
+// foreign write only up to Renew later, and a writer that takes a live
+// lease from wactl is ACTIVE beside it for that long. The old service did
+// so by "extending" a lease carrying its own INSTANCE_ID until wactl wrote
+// its holder as "wactl:<id>" (identity.go); the listener stays as a second
+// line against any other writer, shortening the overlap to the time
+// Firestore takes to deliver the change. It only kicks: the decision stays with the loop's read.
 func (f *Firestore) watchWhileActive(ctx context.Context) {
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {

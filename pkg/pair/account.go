@@ -8,6 +8,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store"
 
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
@@ -47,7 +48,7 @@ func PairAccount(ctx context.Context, st *sessions.Store, id string, opts Accoun
 	}
 	client := opts.NewClient(dev.Store)
 	holdHistory(client) // history.go: the daemon records it
-	defer client.Disconnect()
+	defer wasock.Close(client)
 	if dev.Paired() && opts.Force {
 		if err := Unlink(ctx, client); err != nil {
 			return Result{Outcome: OutcomeError}, fmt.Errorf("unlink the current device before re-pairing: %w", err)
@@ -58,7 +59,7 @@ func PairAccount(ctx context.Context, st *sessions.Store, id string, opts Accoun
 		dev.Store = dev.Container.NewDevice()
 		client = opts.NewClient(dev.Store)
 		holdHistory(client)
-		defer client.Disconnect()
+		defer wasock.Close(client)
 	}
 	res, err := Pair(ctx, client, opts.Options)
 	if err != nil {

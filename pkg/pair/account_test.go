@@ -12,6 +12,7 @@ import (
 	"go.mau.fi/whatsmeow/store"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
@@ -94,7 +95,7 @@ func TestPairAccountRecordsAndRestores(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("restored session did not log in")
 	}
-	cli.Disconnect()
+	wasock.Close(cli)
 
 	// While this process holds the account, PairAccount is refused.
 	_, err = PairAccount(context.Background(), st, accountID, AccountOptions{NewClient: func(d *store.Device) *whatsmeow.Client { return srv.NewClient(d, nil) }})

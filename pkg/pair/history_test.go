@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/sessions"
 )
@@ -57,14 +58,21 @@ func TestPairingClientLeavesHistoryToTheDaemon(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the pairing client never saw the history sync")
 	}
-	if err := srv.WaitReceipt(ctx, acct.Device, sent.ID, "hist_sync"); err != nil {
-		t.Fatal(err)
+	// Both receipts whatsmeow sends on its own goroutines for the
+	// notification must have left before the Disconnect below: whatsmeow's
+	// FrameSocket reads its conn without a lock in SendFrame while Close
+	// writes it, and `go test -race` reported that race here (CI) when the
+	// "peer_msg" receipt was still being sent.
+	for _, typ := range []string{"hist_sync", "peer_msg"} {
+		if err := srv.WaitReceipt(ctx, acct.Device, sent.ID, typ); err != nil {
+			t.Fatal(err)
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	if p := srv.HistoryPending(acct.Device); len(p) != 1 {
 		t.Fatalf("the pairing client acknowledged the history sync: pending %v", p)
 	}
-	cli.Disconnect()
+	wasock.Close(cli)
 
 	// The daemon's client (accepting history) gets it again.
 	next := srv.NewClient(dev.Store, nil)
@@ -72,7 +80,7 @@ func TestPairingClientLeavesHistoryToTheDaemon(t *testing.T) {
 	if err := next.Connect(); err != nil {
 		t.Fatal(err)
 	}
-	defer next.Disconnect()
+	defer wasock.Close(next)
 	if err := srv.WaitDelivered(ctx, acct.Device, sent.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 var (
@@ -49,6 +52,35 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets diagnostics (never codes). Default: discard.
 	Logger *slog.Logger
+	// Driver connects and disconnects the client. Zero: the client's own
+	// Connect and Disconnect (local pairing). The daemon passes its connect
+	// gate, so a pairing connects only while the daemon is ACTIVE.
+	Driver Driver
+}
+
+// Driver is how Pair and UnlinkWith open and close the client's
+// connection. A nil field uses the client's own method.
+type Driver struct {
+	// Connect opens the connection; it may refuse (the daemon's gate).
+	Connect func(ctx context.Context) error
+	// Disconnect closes it; it must be safe beside the caller's own
+	// closes (the daemon serialises every close of an account's clients).
+	Disconnect func()
+}
+
+func (d Driver) connect(ctx context.Context, cli *whatsmeow.Client) error {
+	if d.Connect != nil {
+		return d.Connect(ctx)
+	}
+	return cli.Connect()
+}
+
+func (d Driver) disconnect(cli *whatsmeow.Client) {
+	if d.Disconnect != nil {
+		d.Disconnect()
+		return
+	}
+	wasock.Close(cli)
 }
 
 // Result is how Pair ended.
@@ -152,40 +184,103 @@ func (p *pairing) run(ctx context.Context) (Result, error) {
 	prev := cli.PrePairCallback
 	cli.PrePairCallback = p.prePair(prev)
 	defer func() { cli.PrePairCallback = prev }()
-	handler := cli.AddEventHandler(p.onEvent)
-	defer cli.RemoveEventHandler(handler)
 
-	qrCtx, cancelQR := context.WithCancel(ctx)
-	defer cancelQR()
-	ch, err := cli.GetQRChannel(qrCtx)
-	if err != nil {
-		return Result{Outcome: OutcomeError}, fmt.Errorf("start pairing: %w", err)
+	// The pairing is driven by the client's own events, not by
+	// whatsmeow's GetQRChannel: its channel is closed by the Disconnected
+	// handler while its code emitter may still send on it, a data race
+	// every time the server ends a pairing (docs/races.md, race 1). Here
+	// one goroutine (loop) owns the codes and their timer, and the handler
+	// only hands events over; nothing is ever closed under a sender.
+	evs := make(chan any, 64)
+	done := make(chan struct{})
+	handler := cli.AddEventHandler(func(evt any) {
+		p.onEvent(evt)
+		if pairingEvent(evt) {
+			select {
+			case evs <- evt:
+			case <-done: // the pairing is over: later events are not ours
+			}
+		}
+	})
+	defer cli.RemoveEventHandler(handler)
+	defer close(done) // before the handler's removal: a blocked send ends first
+
+	if ctx.Err() != nil {
+		return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
 	}
-	if err := cli.Connect(); err != nil {
-		cli.Disconnect()
+	if err := p.opts.Driver.connect(ctx, cli); err != nil {
+		p.opts.Driver.disconnect(cli)
 		return Result{Outcome: OutcomeError}, fmt.Errorf("connect to WhatsApp: %w", err)
 	}
-	res, err := p.loop(ctx, ch)
+	res, err := p.loop(ctx, evs)
 	if res.Outcome != OutcomePaired {
-		cancelQR()
-		cli.Disconnect()
+		p.opts.Driver.disconnect(cli)
 	}
 	return res, err
 }
 
-func (p *pairing) loop(ctx context.Context, ch <-chan whatsmeow.QRChannelItem) (Result, error) {
+// pairingEvent: the events that move a pairing on (those whatsmeow's QR
+// channel listens to).
+func pairingEvent(evt any) bool {
+	switch evt.(type) {
+	case *events.QR, *events.QRScannedWithoutMultidevice, *events.ClientOutdated, *events.PairSuccess,
+		*events.PairError, *events.Disconnected, *events.Connected, *events.ConnectFailure,
+		*events.LoggedOut, *events.TemporaryBan:
+		return true
+	}
+	return false
+}
+
+// codeTimeout is how long a code is shown, as whatsmeow's QR channel
+// does: the first of a full set of six for 60 s, every other for 20 s.
+func codeTimeout(left int) time.Duration {
+	if left == 6 {
+		return 60 * time.Second
+	}
+	return 20 * time.Second
+}
+
+func (p *pairing) loop(ctx context.Context, evs <-chan any) (Result, error) {
 	seq := 0
 	codeSent := false
+	var codes []string // refs not shown yet
+	rotate := time.NewTimer(time.Hour)
+	rotate.Stop()
+	defer rotate.Stop()
+	// next shows the next code; false when none is left (expired).
+	next := func() (bool, error) {
+		if len(codes) == 0 {
+			return false, nil
+		}
+		timeout := codeTimeout(len(codes))
+		code := codes[0]
+		codes = codes[1:]
+		seq++
+		rotate.Reset(timeout)
+		if !p.opts.PhoneCode {
+			p.emit(Event{Kind: KindQR, Code: code, Seq: seq, ExpiresAt: p.opts.Now().Add(timeout)})
+			return true, nil
+		}
+		if codeSent {
+			return true, nil // the typed code stays valid while the QR refs rotate
+		}
+		pc, err := p.client.PairPhone(ctx, p.digits, true, whatsmeow.PairClientChrome, p.opts.ClientDisplayName)
+		if err != nil {
+			return true, fmt.Errorf("request a pairing code for %s: %w", p.opts.ExpectedPhone, err)
+		}
+		codeSent = true
+		p.emit(Event{Kind: KindPairCode, Code: pc})
+		return true, nil
+	}
 	// A connection that dies inside whatsmeow's Connect, after the
 	// handshake but before its disconnect handler is set, produces no
-	// event at all: the QR channel would wait forever. Before the first
+	// event at all: the pairing would wait forever. Before the first
 	// code, a socket found closed twice in a row is a lost connection.
 	check := time.NewTicker(250 * time.Millisecond)
 	defer check.Stop()
 	downTicks := 0
 	for {
-		var item whatsmeow.QRChannelItem
-		var ok bool
+		var evt any
 		select {
 		case <-ctx.Done():
 			return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
@@ -198,49 +293,49 @@ func (p *pairing) loop(ctx context.Context, ch <-chan whatsmeow.QRChannelItem) (
 				downTicks = 0
 			}
 			continue
-		case item, ok = <-ch:
-		}
-		if !ok {
-			if ctx.Err() != nil {
-				return Result{Outcome: OutcomeCancelled}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
-			}
-			return Result{Outcome: OutcomeError}, errors.New("pairing channel closed without a result")
-		}
-		switch item.Event {
-		case whatsmeow.QRChannelEventCode:
-			seq++
-			if !p.opts.PhoneCode {
-				p.emit(Event{Kind: KindQR, Code: item.Code, Seq: seq, ExpiresAt: p.opts.Now().Add(item.Timeout)})
-				continue
-			}
-			if codeSent {
-				continue // the typed code stays valid while the QR refs rotate
-			}
-			code, err := p.client.PairPhone(ctx, p.digits, true, whatsmeow.PairClientChrome, p.opts.ClientDisplayName)
+		case <-rotate.C:
+			more, err := next()
 			if err != nil {
-				return Result{Outcome: OutcomeError}, fmt.Errorf("request a pairing code for %s: %w", p.opts.ExpectedPhone, err)
+				return Result{Outcome: OutcomeError}, err
 			}
-			codeSent = true
-			p.emit(Event{Kind: KindPairCode, Code: code})
-		case whatsmeow.QRChannelSuccess.Event:
+			if !more {
+				// Every code shown for its time: whatsmeow's channel
+				// disconnects and reports a timeout here.
+				return Result{Outcome: OutcomeExpired}, ErrExpired
+			}
+			continue
+		case evt = <-evs:
+		}
+		switch e := evt.(type) {
+		case *events.QR:
+			codes = slices.Clone(e.Codes)
+			more, err := next()
+			if err != nil {
+				return Result{Outcome: OutcomeError}, err
+			}
+			if !more {
+				return Result{Outcome: OutcomeError}, errors.New("WhatsApp sent no pairing code")
+			}
+		case *events.PairSuccess:
 			return p.paired(ctx)
-		case whatsmeow.QRChannelTimeout.Event:
+		case *events.Disconnected:
 			if seq == 0 {
-				// whatsmeow reports every server-side close as "timeout";
-				// before the first code it is a lost connection, not an
-				// expiry (issue 17).
+				// A server-side close before the first code is a lost
+				// connection, not an expiry (issue 17).
 				return Result{Outcome: OutcomeError}, ErrConnectionLost
 			}
 			return Result{Outcome: OutcomeExpired}, ErrExpired
-		case whatsmeow.QRChannelEventError:
-			return p.failed(item.Error)
-		case whatsmeow.QRChannelClientOutdated.Event:
+		case *events.PairError:
+			return p.failed(e.Error)
+		case *events.ClientOutdated:
 			return Result{Outcome: OutcomeError}, errors.New("WhatsApp refused this client version as outdated (405): upgrade wactl or set the WhatsApp Web version override")
-		case whatsmeow.QRChannelScannedWithoutMultidevice.Event:
+		case *events.ConnectFailure:
+			return Result{Outcome: OutcomeError}, fmt.Errorf("WhatsApp refused the connection (%d %s)", int(e.Reason), e.Message)
+		case *events.QRScannedWithoutMultidevice:
 			// Not final: the phone can enable multi-device and scan again.
 			p.log.Warn("QR scanned by a phone without multi-device support")
 		default:
-			return Result{Outcome: OutcomeError}, fmt.Errorf("pairing ended unexpectedly (%s): the device may have been paired concurrently; run wactl accounts list", item.Event)
+			return Result{Outcome: OutcomeError}, fmt.Errorf("pairing ended unexpectedly (%T): the device may have been paired concurrently; run wactl accounts list", evt)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 )
 
 // These tests drive the real whatsmeow client against internal/wafake, a
@@ -122,7 +123,7 @@ func TestPairQRSuccess(t *testing.T) {
 	}
 
 	// A second Pair on the now paired device is refused before any network.
-	cli.Disconnect()
+	wasock.Close(cli)
 	log2 := newEventLog()
 	res, err = Pair(context.Background(), cli, Options{Events: log2.emit})
 	if !errors.Is(err, ErrAlreadyPaired) || res.Outcome != OutcomeError || !strings.Contains(err.Error(), "+40712345678") {
@@ -186,9 +187,6 @@ func TestPairRefusesWrongPhoneAndKeepsNothing(t *testing.T) {
 
 func TestPairExpires(t *testing.T) {
 	t.Parallel()
-	if raceEnabled {
-		t.Skip("whatsmeow's QR channel has a data race on server disconnect (see race_test.go)")
-	}
 	srv := wafake.Start(t, wafake.Options{PairTimeout: 300 * time.Millisecond, QRRefs: 2, CloseGrace: 50 * time.Millisecond})
 	cli, container := srv.NewTestClient(t)
 	log := newEventLog()

@@ -16,6 +16,13 @@ import (
 // client. It connects the client if needed and leaves it disconnected. A
 // device the server already logged out is deleted the same way.
 func Unlink(ctx context.Context, client *whatsmeow.Client) error {
+	return UnlinkWith(ctx, client, Driver{})
+}
+
+// UnlinkWith is Unlink with the connection opened and closed by d (the
+// daemon's connect gate: a PASSIVE daemon must not log in, let alone log
+// out, a device another instance may be driving).
+func UnlinkWith(ctx context.Context, client *whatsmeow.Client, d Driver) error {
 	if client == nil || client.Store == nil {
 		return errors.New("unlink: no client or device store")
 	}
@@ -35,7 +42,8 @@ func Unlink(ctx context.Context, client *whatsmeow.Client) error {
 		})
 		defer client.RemoveEventHandler(h)
 		if !client.IsConnected() {
-			if err := client.Connect(); err != nil {
+			if err := d.connect(ctx, client); err != nil {
+				d.disconnect(client)
 				return fmt.Errorf("connect to unlink: %w", err)
 			}
 		}
@@ -44,16 +52,16 @@ func Unlink(ctx context.Context, client *whatsmeow.Client) error {
 			if _, out := evt.(*events.LoggedOut); out {
 				// Already removed on the server; whatsmeow has deleted the
 				// device from the store by itself.
-				client.Disconnect()
+				d.disconnect(client)
 				return nil
 			}
 		case <-ctx.Done():
-			client.Disconnect()
+			d.disconnect(client)
 			return fmt.Errorf("unlink: waiting for login: %w", ctx.Err())
 		}
 	}
 	if err := client.Logout(ctx); err != nil {
-		client.Disconnect()
+		d.disconnect(client)
 		return fmt.Errorf("unlink: %w", err)
 	}
 	return nil

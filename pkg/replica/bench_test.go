@@ -11,7 +11,7 @@ import (
 
 // BenchmarkReplica measures one copy of a paired account (docs/performance.md):
 // Export (read the SQLite session in one transaction), Encrypt (gzip JSON +
-// age), and Put (encrypt + chunk write + pointer transaction + delete of
+// age), and Put (encrypt + chunk write + conditional pointer write + delete of
 // the previous generation, against the emulator on loopback), with the
 // ciphertext size per copy. Export is the baseline the daemon pays anyway
 // to detect a change.

@@ -10,6 +10,8 @@
 // A write puts the new generation's chunks first, then flips the pointer
 // with a precondition on its update time, then deletes the older chunks: a
 // crash at any point leaves the last complete generation readable.
+// Deleting a copy leaves a tombstone pointer (deleted: true) that keeps the
+// generation, so generations never go back and no reader restores it.
 package replica
 
 import (
@@ -19,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -36,8 +37,10 @@ const (
 	// wa_sessions, which the replica never reads or writes.
 	Collection = "wa_sessions_v2"
 	chunksSub  = "chunks"
-	// Format names what the chunks hold: an age-encrypted
-	// sessions.EncodeAccount payload.
+	// Format names what the chunks hold: a one-account snapshot sealed by
+	// sessions.SealSnapshot (age to the replica key), the body of a
+	// `wactl sessions backup` file. The bytes are the same as before the
+	// backup code was shared, so the name stays.
 	Format = "wactl-session-replica-age-v1"
 )
 
@@ -55,6 +58,11 @@ var (
 	// ErrConflict: another writer flipped the pointer between our read and
 	// our write; nothing of ours replaced it.
 	ErrConflict = errors.New("the session replica changed while it was written")
+	// ErrDamagedPointer (always with ErrCorrupt): the pointer document
+	// itself cannot be read (a field of the wrong type, no generation).
+	// Nobody can restore the account until it is rewritten: the lease
+	// holder's next copy does it, or `wactl doctor --fix` (RepairPointer).
+	ErrDamagedPointer = errors.New("its pointer document is damaged")
 )
 
 // Info is the pointer document: what the current generation is.
@@ -73,6 +81,10 @@ type Info struct {
 	Bytes        int64     `firestore:"bytes"`
 	SHA256       string    `firestore:"sha256"` // of the ciphertext
 	Instance     string    `firestore:"instance"`
+	// Deleted marks a tombstone: the copy was deleted (logout, reset,
+	// accounts remove) at DeletedAt; Generation is the last one written.
+	Deleted   bool      `firestore:"deleted,omitempty"`
+	DeletedAt time.Time `firestore:"deletedAt,omitempty"`
 
 	updateTime time.Time
 }
@@ -108,21 +120,88 @@ func (r *Replica) doc(id string) *firestore.DocumentRef {
 
 func chunkID(gen int64, n int) string { return fmt.Sprintf("%020d-%04d", gen, n) }
 
-// Stat reads the pointer document (ErrNoReplica when there is none).
+// Stat reads the pointer document: ErrNoReplica when there is none or it
+// is a tombstone, ErrCorrupt+ErrDamagedPointer when it cannot be read.
 func (r *Replica) Stat(ctx context.Context, id string) (*Info, error) {
+	_, in, err := r.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Deleted {
+		return nil, fmt.Errorf("%w: account %s (deleted at %s, generation %d)", ErrNoReplica, id, in.DeletedAt.UTC().Format(time.RFC3339), in.Generation)
+	}
+	return in, nil
+}
+
+// read returns the pointer document as it is, tombstones included. A
+// pointer that does not parse, or names no generation, is returned as its
+// snapshot with ErrDamagedPointer, so a writer can replace it under a
+// precondition on its update time.
+func (r *Replica) read(ctx context.Context, id string) (*firestore.DocumentSnapshot, *Info, error) {
 	snap, err := r.doc(id).Get(ctx)
 	if status.Code(err) == codes.NotFound {
-		return nil, fmt.Errorf("%w: account %s", ErrNoReplica, id)
+		return nil, nil, fmt.Errorf("%w: account %s", ErrNoReplica, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s/%s: %w", Collection, id, err)
+		return nil, nil, fmt.Errorf("read %s/%s: %w", Collection, id, err)
 	}
+	in, err := parsePointer(snap)
+	if err != nil {
+		return snap, nil, err
+	}
+	return snap, in, nil
+}
+
+// ParsePointer reads a pointer document (doctor): a damaged one fails with
+// ErrCorrupt and ErrDamagedPointer; a tombstone has Deleted set.
+func ParsePointer(snap *firestore.DocumentSnapshot) (*Info, error) { return parsePointer(snap) }
+
+func parsePointer(snap *firestore.DocumentSnapshot) (*Info, error) {
 	var in Info
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %w: %s/%s: %s (the lease holder rewrites it at its next copy of the account; now: wactl doctor --fix)",
+			ErrCorrupt, ErrDamagedPointer, Collection, snap.Ref.ID, why)
+	}
 	if err := snap.DataTo(&in); err != nil {
-		return nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, Collection, id, err)
+		return nil, bad(err.Error())
+	}
+	switch {
+	case in.Deleted && in.Generation < 0:
+		return nil, bad(fmt.Sprintf("tombstone with generation %d", in.Generation))
+	case !in.Deleted && in.Generation < 1:
+		return nil, bad(fmt.Sprintf("generation %d", in.Generation))
 	}
 	in.updateTime = snap.UpdateTime
 	return &in, nil
+}
+
+// intField reads an integer field of a document that may not parse as a
+// whole (a damaged pointer): 0 when absent or not an integer.
+func intField(snap *firestore.DocumentSnapshot, field string) int64 {
+	if snap == nil {
+		return 0
+	}
+	v, err := snap.DataAt(field)
+	if err != nil {
+		return 0
+	}
+	n, _ := v.(int64)
+	return n
+}
+
+// maxChunkGeneration is the highest generation any chunk of id names
+// (complete or not): a rewritten pointer goes above it, so no leftover
+// chunk is ever taken for the new generation's.
+func (r *Replica) maxChunkGeneration(ctx context.Context, id string) (int64, error) {
+	docs, err := r.doc(id).Collection(chunksSub).Select("generation").Documents(ctx).GetAll()
+	if err != nil {
+		return 0, err
+	}
+	var top int64
+	for _, d := range docs {
+		top = max(top, intField(d, "generation"))
+	}
+	return top, nil
 }
 
 func (r *Replica) fence(what string) (int64, error) {
@@ -136,17 +215,14 @@ func (r *Replica) fence(what string) (int64, error) {
 	return epoch, nil
 }
 
-// Encrypt encodes and encrypts one account as the chunks hold it.
+// Encrypt seals one account as the chunks hold it: the backup file's
+// format (sessions.SealSnapshot) with a one-account snapshot, to the
+// replica key.
 func (r *Replica) Encrypt(a *sessions.AccountSnapshot) ([]byte, error) {
 	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, r.o.Key.Recipient)
-	if err != nil {
-		return nil, err
-	}
-	if err := sessions.EncodeAccount(w, a); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
+	snap := &sessions.Snapshot{Format: sessions.SnapshotFormat, FormatVersion: sessions.SnapshotFormatVersion,
+		CreatedAt: a.SnapshotAt, Accounts: []sessions.AccountSnapshot{*a}}
+	if err := sessions.SealSnapshot(&buf, snap, sessions.Encryption{Recipients: []age.Recipient{r.o.Key.Recipient}}); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -158,6 +234,8 @@ type PutResult struct {
 	Bytes      int64
 	Chunks     int
 	Epoch      int64
+	// Repaired: the pointer was damaged and this write replaced it.
+	Repaired error
 }
 
 // Put writes a new generation of account a's copy under the held lease
@@ -171,17 +249,38 @@ func (r *Replica) Put(ctx context.Context, a *sessions.AccountSnapshot) (*PutRes
 	if err != nil {
 		return nil, err
 	}
-	prev, err := r.Stat(ctx, id)
-	if err != nil && !errors.Is(err, ErrNoReplica) && !errors.Is(err, ErrCorrupt) {
+	prevSnap, prev, err := r.read(ctx, id)
+	var damaged error
+	switch {
+	case errors.Is(err, ErrNoReplica):
+	case errors.Is(err, ErrDamagedPointer):
+		damaged = err
+	case err != nil:
 		return nil, err
 	}
-	var gen int64 = 1
-	if prev != nil {
+	switch {
+	case prev != nil:
 		if prev.Epoch > epoch {
 			return nil, fmt.Errorf("%s: written under lease epoch %d, the replica carries %d: %w", what, epoch, prev.Epoch, store.ErrFenced)
 		}
-		gen = prev.Generation + 1
+	case damaged != nil:
+		// The holder replaces a damaged pointer (else every write would
+		// conflict with it for good): fenced by whatever epoch it still
+		// shows, above every generation it or any chunk names.
+		if e := intField(prevSnap, "epoch"); e > epoch {
+			return nil, fmt.Errorf("%s: written under lease epoch %d, the damaged pointer carries %d: %w", what, epoch, e, store.ErrFenced)
+		}
 	}
+	// The new generation is above every one the pointer or any chunk
+	// names, so a generation's chunks are never written by two writers:
+	// another writer that read the same pointer (a deposed host that has
+	// not noticed yet) and got here first has its chunks listed, and one
+	// that lists before our chunks exist is stopped by Create below.
+	top, err := r.maxChunkGeneration(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list the chunks: %w", what, err)
+	}
+	gen := max(top, intField(prevSnap, "generation")) + 1
 	ct, err := r.Encrypt(a)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encrypt: %w", what, err)
@@ -191,16 +290,24 @@ func (r *Replica) Put(ctx context.Context, a *sessions.AccountSnapshot) (*PutRes
 	chunks := r.doc(id).Collection(chunksSub)
 	for off := 0; off < len(ct) || n == 0; off += ChunkSize {
 		end := min(off+ChunkSize, len(ct))
-		if _, err := chunks.Doc(chunkID(gen, n)).Set(ctx, map[string]any{
+		if _, err := chunks.Doc(chunkID(gen, n)).Create(ctx, map[string]any{
 			"generation": gen, "n": n, "data": ct[off:end],
 		}); err != nil {
+			if status.Code(err) == codes.AlreadyExists {
+				// Another writer chose this generation too and wrote
+				// this chunk first: the generation is its own.
+				return nil, fmt.Errorf("%s: %w: chunk %d of generation %d was written by another writer meanwhile", what, ErrConflict, n, gen)
+			}
 			return nil, fmt.Errorf("%s: write chunk %d: %w", what, n, err)
+		}
+		if chunkWriteHook != nil {
+			chunkWriteHook(r, id, n)
 		}
 		n++
 	}
 	// The lease may have moved on while the chunks were written.
 	if e2, err := r.fence(what); err != nil || e2 != epoch {
-		r.deleteGeneration(ctx, id, gen)
+		r.dropGeneration(ctx, id, gen)
 		if err == nil {
 			err = fmt.Errorf("%s: the lease epoch changed from %d to %d during the write: %w", what, epoch, e2, store.ErrFenced)
 		}
@@ -212,52 +319,68 @@ func (r *Replica) Put(ctx context.Context, a *sessions.AccountSnapshot) (*PutRes
 		SourceStore: a.SourceStore, Recipient: r.o.Key.Fingerprint(), Chunks: n, Bytes: int64(len(ct)),
 		SHA256: hex.EncodeToString(sum[:]), Instance: r.o.Instance,
 	}
-	if err := r.flip(ctx, prev, &in); err != nil {
-		r.deleteGeneration(ctx, id, gen)
+	if err := r.flip(ctx, prevSnap, &in); err != nil {
+		r.dropGeneration(ctx, id, gen)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	if cleanupHook != nil {
+		cleanupHook(r, id)
+	}
 	r.deleteOtherGenerations(ctx, id, gen)
-	return &PutResult{Generation: gen, Bytes: int64(len(ct)), Chunks: n, Epoch: epoch}, nil
+	return &PutResult{Generation: gen, Bytes: int64(len(ct)), Chunks: n, Epoch: epoch, Repaired: damaged}, nil
 }
 
-// flip makes in the current generation, in a transaction that re-reads the
-// pointer: it must still be the one Put read (same generation and update
-// time; absent when prev is nil), and must not carry a newer epoch.
-func (r *Replica) flip(ctx context.Context, prev, in *Info) error {
+// flip makes in the current generation with a conditional write (see
+// replace; not a transaction): the pointer must still be the document Put
+// read (same update time, a damaged one included; absent when prev is
+// nil). A lost race is not tried again, since the generation was chosen on
+// the version read: it fails with store.ErrFenced when the pointer now
+// carries a newer epoch, else ErrConflict, and the previous generation
+// stays current.
+func (r *Replica) flip(ctx context.Context, prev *firestore.DocumentSnapshot, in *Info) error {
 	ref := r.doc(in.AccountID)
-	return r.o.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
-		exists := err == nil
-		if err != nil && status.Code(err) != codes.NotFound {
-			return err
-		}
-		switch {
-		case prev == nil && exists:
-			return fmt.Errorf("%w: a generation appeared meanwhile", ErrConflict)
-		case prev != nil && !exists:
-			return fmt.Errorf("%w: the replica was deleted meanwhile", ErrConflict)
-		case prev != nil && !snap.UpdateTime.Equal(prev.updateTime):
-			var cur Info
-			_ = snap.DataTo(&cur)
-			if cur.Epoch > in.Epoch {
-				return fmt.Errorf("written under lease epoch %d, the replica now carries %d: %w", in.Epoch, cur.Epoch, store.ErrFenced)
-			}
-			return fmt.Errorf("%w: generation %d became %d meanwhile", ErrConflict, prev.Generation, cur.Generation)
-		}
-		return tx.Set(ref, in)
-	}, firestore.MaxAttempts(3))
+	if pointerWriteHook != nil {
+		pointerWriteHook(r, in.AccountID)
+	}
+	err := replace(ctx, ref, prev, pointerFields(in))
+	if err == nil || !lostRace(err) {
+		return err
+	}
+	snap, gerr := ref.Get(ctx)
+	switch {
+	case gerr != nil && status.Code(gerr) != codes.NotFound:
+		return fmt.Errorf("%w: the pointer changed meanwhile (%v), and reading it again failed: %v", ErrConflict, err, gerr)
+	case prev == nil:
+		return fmt.Errorf("%w: a generation appeared meanwhile", ErrConflict)
+	case gerr != nil:
+		return fmt.Errorf("%w: the replica was deleted meanwhile", ErrConflict)
+	}
+	if e := intField(snap, "epoch"); e > in.Epoch {
+		return fmt.Errorf("written under lease epoch %d, the replica now carries %d: %w", in.Epoch, e, store.ErrFenced)
+	}
+	return fmt.Errorf("%w: generation %d became %d meanwhile", ErrConflict, intField(prev, "generation"), intField(snap, "generation"))
 }
 
-// deleteGeneration removes the chunks of one generation (a write that did
-// not become current). Best effort: a leftover is removed by the next Put.
-func (r *Replica) deleteGeneration(ctx context.Context, id string, gen int64) {
+// dropGeneration removes the chunks of one generation (a write that did
+// not become current; no other writer writes that generation's chunks),
+// unless the pointer now names that generation: a repair rebuilt it from
+// them (RepairPointer takes the newest complete generation). Best effort:
+// a leftover is removed by the next Put.
+func (r *Replica) dropGeneration(ctx context.Context, id string, gen int64) {
+	if _, cur, err := r.read(ctx, id); err == nil && !cur.Deleted && cur.Generation == gen {
+		return
+	}
 	r.deleteChunks(ctx, id, func(g int64) bool { return g == gen })
 }
 
-// deleteOtherGenerations removes every chunk but the current generation's,
-// including leftovers of interrupted writes.
+// deleteOtherGenerations removes the chunks of every generation below the
+// current one, including leftovers of interrupted writes. Never above it:
+// those belong to a later holder's copy, in progress or already current
+// when this cleanup runs late (a host stalled after its flip:
+// TestStalledHostsCleanupKeepsTheNextHoldersCopy); a leftover above is
+// removed by the next copy.
 func (r *Replica) deleteOtherGenerations(ctx context.Context, id string, keep int64) {
-	r.deleteChunks(ctx, id, func(g int64) bool { return g != keep })
+	r.deleteChunks(ctx, id, func(g int64) bool { return g < keep })
 }
 
 func (r *Replica) deleteChunks(ctx context.Context, id string, match func(gen int64) bool) error {
@@ -269,9 +392,7 @@ func (r *Replica) deleteChunks(ctx context.Context, id string, match func(gen in
 	}
 	var errs []error
 	for _, snap := range docs {
-		g, _ := snap.DataAt("generation")
-		gen, _ := g.(int64)
-		if match(gen) {
+		if match(intField(snap, "generation")) {
 			if _, err := snap.Ref.Delete(ctx); err != nil {
 				errs = append(errs, err)
 			}
@@ -338,23 +459,27 @@ func (r *Replica) Get(ctx context.Context, id string) (*sessions.AccountSnapshot
 	return a, in, nil
 }
 
-// Decrypt opens and decodes what Encrypt wrote (the snapshot's digest is
-// verified by sessions.DecodeAccount).
+// Decrypt opens what Encrypt wrote with the backup's reader
+// (sessions.OpenSnapshot: age authentication, then the snapshot's digests)
+// and returns its one account. A plaintext payload is refused.
 func (r *Replica) Decrypt(ct []byte) (*sessions.AccountSnapshot, error) {
-	pr, err := age.Decrypt(bytes.NewReader(ct), r.o.Key.Identity)
-	var nomatch *age.NoIdentityMatchError
-	if errors.As(err, &nomatch) {
+	s, err := sessions.OpenSnapshot(bytes.NewReader(ct), []age.Identity{r.o.Key.Identity}, false)
+	if errors.Is(err, sessions.ErrWrongKey) {
 		return nil, fmt.Errorf("%w (this host's key does not open it)", ErrForeignKey)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return sessions.DecodeAccount(io.LimitReader(pr, 64<<20))
+	if len(s.Accounts) != 1 {
+		return nil, fmt.Errorf("%w: %d accounts where one was expected", sessions.ErrBadSnapshot, len(s.Accounts))
+	}
+	return &s.Accounts[0], nil
 }
 
 // Delete removes an account's copy (confirmed logout, accounts remove, the
-// API's reset). Fenced like Put; the pointer goes first so that nobody
-// restores a half-deleted copy.
+// API's reset). Fenced like Put. The pointer becomes a tombstone first (so
+// that nobody restores a half-deleted copy, and the generation is kept),
+// then the chunks go.
 func (r *Replica) Delete(ctx context.Context, id string) error {
 	what := "delete the session replica of " + id
 	epoch, err := r.fence(what)
@@ -366,30 +491,64 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 
 // DeleteUnfenced removes a copy for an operator command run without the
 // lease (wactl accounts remove while no daemon runs). It still refuses
-// nothing: the operator asked for it.
+// nothing: the operator asked for it. The tombstone keeps the pointer's
+// epoch.
 func (r *Replica) DeleteUnfenced(ctx context.Context, id string) error {
 	return r.deleteUnder(ctx, id, 0)
 }
 
 func (r *Replica) deleteUnder(ctx context.Context, id string, epoch int64) error {
 	ref := r.doc(id)
-	err := r.o.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	top, err := r.maxChunkGeneration(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete %s/%s: list the chunks: %w", Collection, id, err)
+	}
+	// A read and a conditional write (see replace), read again after a
+	// lost race: the tombstone lands only on the version whose epoch was
+	// checked. Then only the chunks listed above or named by the pointer
+	// go (at most the tombstone's generation): a copy written after the
+	// tombstone (a new pairing, maybe on the next holder while this host
+	// stalled) is above it.
+	limit := top
+	for attempt := 0; ; attempt++ {
+		snap, err := ref.Get(ctx)
 		if status.Code(err) == codes.NotFound {
-			return nil
+			break
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("delete %s/%s: %w", Collection, id, err)
 		}
-		var cur Info
-		_ = snap.DataTo(&cur)
-		if epoch != 0 && cur.Epoch > epoch {
-			return fmt.Errorf("delete under lease epoch %d, the replica carries %d: %w", epoch, cur.Epoch, store.ErrFenced)
+		cur := intField(snap, "epoch")
+		if epoch != 0 && cur > epoch {
+			return fmt.Errorf("delete %s/%s: delete under lease epoch %d, the replica carries %d: %w", Collection, id, epoch, cur, store.ErrFenced)
 		}
-		return tx.Delete(ref)
-	}, firestore.MaxAttempts(3))
-	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", Collection, id, err)
+		limit = max(top, intField(snap, "generation"))
+		if d, _ := snap.DataAt("deleted"); d == true {
+			break // already a tombstone
+		}
+		if pointerWriteHook != nil {
+			pointerWriteHook(r, id)
+		}
+		now := r.o.Now().UTC()
+		err = replace(ctx, ref, snap, map[string]any{
+			"accountId": id, "deleted": true, "deletedAt": now, "writtenAt": now,
+			"generation": limit, "epoch": max(epoch, cur), "instance": r.o.Instance,
+		})
+		if err == nil {
+			break
+		}
+		if !lostRace(err) {
+			return fmt.Errorf("delete %s/%s: %w", Collection, id, err)
+		}
+		if attempt >= 4 {
+			return fmt.Errorf("delete %s/%s: %w: the pointer kept changing (%v)", Collection, id, ErrConflict, err)
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", Collection, id, err)
+		}
 	}
-	return r.deleteChunks(ctx, id, func(int64) bool { return true })
+	if cleanupHook != nil {
+		cleanupHook(r, id)
+	}
+	return r.deleteChunks(ctx, id, func(g int64) bool { return g <= limit })
 }

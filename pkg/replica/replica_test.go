@@ -212,11 +212,12 @@ func TestFencedAndPartialWrites(t *testing.T) {
 	if err != nil || in.Generation != 1 || got.Digest != snap.Digest {
 		t.Fatalf("read with a partial generation present: %v %+v", err, in)
 	}
-	// The new holder (epoch 8) writes generation 2 for real and the
+	// The new holder (epoch 8) writes above them (generation 3: a
+	// generation's chunks are never written by two writers) and the
 	// leftovers go.
 	f.epoch.Store(8)
 	res, err := r.Put(ctx, snap)
-	if err != nil || res.Generation != 2 {
+	if err != nil || res.Generation != 3 {
 		t.Fatalf("put after the crash: %+v %v", res, err)
 	}
 	if n := chunkCount(t, c, acct.ID); n != res.Chunks {

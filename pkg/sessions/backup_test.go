@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/sessions"
 )
@@ -101,7 +102,7 @@ func connect(t testing.TB, srv *wafake.Server, s *sessions.Store, id string) *co
 }
 
 func (c *conn) close() {
-	c.cli.Disconnect()
+	wasock.Close(c.cli)
 	c.dev.Close()
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"modernc.org/sqlite"
 )
@@ -68,18 +69,71 @@ func inspectDB(ctx context.Context, path string, deep bool) (state StoreState, j
 	// If it looks damaged that way, a writer may have started meanwhile:
 	// look again through the normal (read-only) path.
 	if !fileExists(path + "-wal") {
-		state, jid, err = queryDB(ctx, path, true, deep)
+		state, jid, err = queryDB(ctx, path, readImmutable, deep)
 		if state != StoreCorrupt || !fileExists(path+"-wal") {
 			return state, jid, err
 		}
 	}
-	return queryDB(ctx, path, false, deep)
+	if owner, ok := st.Sys().(*syscall.Stat_t); !ok || int(owner.Uid) == os.Geteuid() {
+		return queryDB(ctx, path, readWAL, deep)
+	}
+	// Someone else's database (root or an operator surveying the service's
+	// sessions): a WAL reader creates the -shm index when it is missing.
+	// SQLite gives root's to the database's owner, but anyone else's would
+	// be theirs, mode 0600, and the service could not open its own
+	// database; an inventory creates nothing either way. So the owner's
+	// -shm is only read (readonly_shm), and without one (a crash or a copy
+	// left the -wal alone) only the main file is read.
+	if fileExists(path + "-shm") {
+		state, jid, err = queryDB(ctx, path, readWALSharedRO, deep)
+		if state != StoreUnreadable || fileExists(path+"-shm") {
+			return state, jid, err
+		}
+	}
+	state, jid, err = queryDB(ctx, path, readImmutable, deep)
+	if err == nil && fileExists(path+"-wal") {
+		err = &WALNotReadError{Path: path + "-wal", Owner: sudoUser(ownerUID(st))}
+	}
+	return state, jid, err
 }
 
-func queryDB(ctx context.Context, path string, immutable, deep bool) (StoreState, string, error) {
+// WALNotReadError: the survey read a database without its -wal, which only
+// the owner may replay (it needs a -shm that is missing); the last writes
+// may be missing from what it reports.
+type WALNotReadError struct {
+	Path  string
+	Owner string // as sudo -u takes it
+}
+
+func (e *WALNotReadError) Error() string {
+	return fmt.Sprintf("%s was not read: it has no -shm and creating one would leave a file its owner may not open; "+
+		"what the database's main file says is reported; the service replays the -wal when it opens the account; "+
+		"to read it now: sudo -u %s wactl accounts list", e.Path, e.Owner)
+}
+
+func ownerUID(fi os.FileInfo) int {
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(sys.Uid)
+	}
+	return os.Geteuid()
+}
+
+// How queryDB opens a database; every way is read-only.
+type readMode int
+
+const (
+	readImmutable   readMode = iota // the main file only: no locks, no side files
+	readWAL                         // with its -wal, creating the -shm if missing (the owner)
+	readWALSharedRO                 // with its -wal and the owner's -shm, never writing the -shm
+)
+
+func queryDB(ctx context.Context, path string, mode readMode, deep bool) (StoreState, string, error) {
 	dsn := "file:" + escapeURIPath(path) + "?mode=ro&_pragma=busy_timeout(5000)"
-	if immutable {
+	switch mode {
+	case readImmutable:
 		dsn += "&immutable=1"
+	case readWALSharedRO:
+		dsn += "&readonly_shm=1"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -32,6 +32,7 @@ const (
 	ProblemLoosePerms      ProblemKind = "loose-permissions" // readable/writable by others
 	ProblemTempLeftover    ProblemKind = "temp-leftover"     // from an interrupted atomic write
 	ProblemLegacyOrphaned  ProblemKind = "legacy-orphaned"   // old system's _orphaned/ sessions
+	ProblemWALNotRead      ProblemKind = "wal-not-read"      // another user's -wal without its -shm (WALNotReadError)
 )
 
 // Problem is one finding, with the path it concerns. Nothing is ever fixed
@@ -190,7 +191,7 @@ func (s *Store) scanAccount(ctx context.Context, inv *Inventory, id string, deep
 		name := e.Name()
 		path := filepath.Join(dir, name)
 		switch {
-		case name == metadataFile || name == lockFile:
+		case name == metadataFile || name == lockFile || name == "replica.json": // replica.json: pkg/replica.LocalFile
 			s.checkPerms(inv, path, id, fileMode)
 		case name == dbFile || isCompanion(name):
 			s.checkPerms(inv, path, id, fileMode)
@@ -223,6 +224,10 @@ func (s *Store) scanAccount(ctx context.Context, inv *Inventory, id string, deep
 	st.Store, st.DeviceJID = state, jid
 	if err != nil {
 		st.StoreError = err.Error()
+	}
+	var walErr *WALNotReadError
+	if errors.As(err, &walErr) {
+		inv.problem(ProblemWALNotRead, walErr.Path, id, walErr.Error())
 	}
 	switch state {
 	case StorePaired:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wactl/wactl/internal/pgtest"
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/internal/watest"
 	"github.com/wactl/wactl/pkg/sessions"
 )
@@ -55,7 +56,7 @@ func BenchmarkDeviceStorePerMessage(b *testing.B) {
 			if err := cli.Connect(); err != nil {
 				b.Fatal(err)
 			}
-			defer cli.Disconnect()
+			defer wasock.Close(cli)
 			watest.Eventually(b, 10*time.Second, "connected", cli.IsLoggedIn)
 			from := types.NewJID("40700000044", types.DefaultUserServer)
 			send := func(i int) {

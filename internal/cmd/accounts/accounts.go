@@ -17,6 +17,7 @@ import (
 	"github.com/wactl/wactl/internal/wiring"
 	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/daemon"
+	"github.com/wactl/wactl/pkg/replica"
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
@@ -132,6 +133,11 @@ func newRemove(f *cmdutil.Factory) *cobra.Command {
 with --purge it is deleted for good. A running daemon that holds the
 account must let it go first (the command refuses and names the process).
 
+With sessions.replica: firestore, the account's session copy in Firestore
+is deleted too (a tombstone stays, so no host restores it). When Firestore
+cannot be reached, --purge leaves <sessions>/removed/<time>-<id>.purged and
+the next start of wactl serve deletes the copy instead of restoring it.
+
 Asks for confirmation on a terminal; give --yes in scripts.`,
 		Args: cmdutil.ExactArgs(1, "the account id (see 'wactl accounts list')"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -179,12 +185,20 @@ func RunRemove(ctx context.Context, o *RemoveOptions) error {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: errors.New("not confirmed; nothing changed")}
 		}
 	}
+	gen, _ := replica.LocalGeneration(sess.Dir(o.ID))
 	dest, err := sess.Remove(o.ID, sessions.RemoveOptions{Purge: o.Purge})
 	if err != nil {
 		return err
 	}
+	replicaNote, err := forgetReplica(ctx, &l.Config, sess, o.ID, gen, o.Purge) // remove_replica.go
+	if err != nil {
+		return err
+	}
 	if o.JSON {
-		return cmdutil.WriteJSON(o.IO.Out, map[string]any{"accountId": o.ID, "purged": o.Purge, "movedTo": dest})
+		return cmdutil.WriteJSON(o.IO.Out, map[string]any{"accountId": o.ID, "purged": o.Purge, "movedTo": dest, "replica": replicaNote})
+	}
+	if replicaNote != "" {
+		defer fmt.Fprintf(o.IO.ErrOut, "%s: %s\n", o.ID, replicaNote)
 	}
 	if o.Purge {
 		fmt.Fprintf(o.IO.Out, "%s removed %s (session deleted)\n", o.IO.StyleOut().OK(), o.ID)

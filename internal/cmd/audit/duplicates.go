@@ -116,12 +116,17 @@ the exit code either way. A crontab line (/etc/cron.d/wactl):
 
   17 * * * * wactl wactl audit duplicates --quiet
 
+Run it as the service user (the crontab line above does): the embedded
+store is in the service's data dir, which only that user may read. Anyone
+else, members of the service's group included, is refused with exit 1 and
+the exact sudo -u command and crontab line that work.
+
 Exit codes: 0 no duplicates, 3 duplicates found, 1 the audit failed (store
-unreachable, missing Firestore index: the error names the index and the
-command creating it), 2 bad flags.`,
+unreachable or not readable by this user, missing Firestore index: the
+error names the index and the command creating it), 2 bad flags.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Open = OpenFromConfig(f, cmd)
+			o.Open = explainDenied(f, cmd, OpenFromConfig(f, cmd))
 			return Run(cmd.Context(), o)
 		},
 	}

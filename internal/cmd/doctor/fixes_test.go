@@ -87,6 +87,17 @@ func TestEveryFixParsesAndWorks(t *testing.T) {
 		{"sessions dir missing", []string{"sessions.dir"}, func(t *testing.T) *pdoctor.Env {
 			return base(t, map[string]string{"SESSIONS_PATH": filepath.Join(t.TempDir(), "a", "sessions")})
 		}, true, nil, ""},
+		{"no data dir configured", []string{"sessions.dir"}, func(t *testing.T) *pdoctor.Env {
+			wd := t.TempDir()
+			l, err := config.Load(config.LoadOptions{SearchPaths: []string{}, Getwd: func() (string, error) { return wd, nil },
+				LookupEnv: func(k string) (string, bool) { return wd, k == "RUNTIME_DIRECTORY" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := base(t, nil)
+			env.Config, env.Origins = &l.Config, l.Origins
+			return env
+		}, false, nil, ""},
 		{"sessions dir open to all", []string{"sessions.dir"}, func(t *testing.T) *pdoctor.Env {
 			dir := filepath.Join(t.TempDir(), "sessions")
 			os.Mkdir(dir, 0o700)

@@ -29,5 +29,6 @@ func replicaFixStates() []fixState {
 			env.Offline = true
 			return env
 		}, true, nil, ""},
+		replicaPointerFixState(),
 	}
 }

@@ -55,7 +55,10 @@ time and the document's update time, never this host's clock):
   - the lease document is in the old service's format (no valid wactl
     binding: a running wactl's lease is never touched — stop that wactl);
   - it names --holder ID (the old service's INSTANCE_ID, usually its host
-    name; 'wactl doctor' and /ready show it);
+    name; 'wactl doctor' and /ready show it). wactl writes its own holder
+    as wactl:<instance id>, so the old service never takes wactl's lease
+    for its own; a wactl:… holder is refused: a stopped wactl releases
+    its lease itself, and a killed one's runs out within lock.ttl;
   - it has not been renewed for longer than the old service's renew
     interval (30 s): a running old service rewrites it every 30 s.
 It then sets leaseUntil to Firestore's current time (conditional on the
@@ -72,8 +75,9 @@ Exit codes:
   1    failure (Firestore unreachable, ...)
   2    bad flags or arguments (e.g. no --holder), or the lock is not in
        Firestore
-  3    refused: not the old service's lease, another holder, or renewed
-       within the last 30 s (the old service still runs)
+  3    refused: not the old service's lease (a wactl binding, or a
+       wactl:… holder), another holder, or renewed within the last 30 s
+       (the old service still runs)
   78   invalid configuration
   130  interrupted (SIGINT/SIGTERM)`,
 		Args: cmdutil.NoArgs,

@@ -65,6 +65,9 @@ func TestLeaseRelease(t *testing.T) {
 	if got, code := run("other"); code != cmdutil.ExitProblems || !got.Refused {
 		t.Fatalf("other holder: exit %d %+v", code, got)
 	}
+	if got, code := run("wactl:vm"); code != cmdutil.ExitProblems || !got.Refused || !strings.Contains(got.Detail, "wactl holder") {
+		t.Fatalf("a wactl: holder: exit %d %+v", code, got)
+	}
 	time.Sleep(3200 * time.Millisecond)
 	got, code := run("vm")
 	if code != 0 || !got.Released || got.Lease.Holder != "vm" || got.Lease.Format != "legacy" || got.Lease.SinceWriteSec < 3 {

@@ -111,9 +111,6 @@ func TestPairThroughDaemonFailures(t *testing.T) {
 		nothingLeft(t)
 	})
 	t.Run("expired", func(t *testing.T) {
-		if raceEnabled {
-			t.Skip("whatsmeow's QR channel races on the server's disconnect at expiry (docs/races.md, race 1); runs in the plain run")
-		}
 		sc := &scanner{t: t, srv: e.srv}
 		err, _ := e.run(t, context.Background(), sc, paircmd.Options{Phone: "+40733000013"})
 		viaDaemon(t, "40733000013")

@@ -18,6 +18,7 @@ import (
 	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/daemon"
 	"github.com/wactl/wactl/pkg/dedupe"
+	"github.com/wactl/wactl/pkg/lock"
 	"github.com/wactl/wactl/pkg/pair"
 	"github.com/wactl/wactl/pkg/sessions"
 	"github.com/wactl/wactl/pkg/wmlog"
@@ -59,7 +60,9 @@ it is not drawn unless --qr-text asks for it. With --code, type the printed
 is given, a scan by any other phone is refused and nothing is kept.
 
 When a wactl daemon runs on this data dir, the pairing goes through it (the
-daemon holds the accounts); otherwise wactl pairs locally. On a host where
+daemon holds the accounts); otherwise wactl pairs locally, holding the data
+dir's lock, so a daemon started meanwhile waits until the pairing is over
+(and a data dir locked by a daemon not answering yet is refused). On a host where
 wactl runs as a service, the data dir comes from /etc/wactl/config.yaml, or
 from the running service (/run/wactl); its socket there lets the service
 user and the members of its group in. Anyone else is told the command that
@@ -182,6 +185,19 @@ func pairLocally(ctx context.Context, o *Options, cfg *config.Config, req daemon
 	if err != nil {
 		return pair.Event{}, fmt.Errorf("sessions directory: %w", err)
 	}
+	// The data dir's lock is the one every `wactl serve` takes before its
+	// lease (pkg/lock, both backends): holding it while pairing means no
+	// daemon is ACTIVE on this data dir until the pairing is over; one that
+	// starts meanwhile waits, PASSIVE.
+	dl, err := lock.TryLockDir(cfg.DataDir)
+	if err != nil {
+		if errors.Is(err, lock.ErrHeld) {
+			return pair.Event{}, fmt.Errorf("data dir %s is in use by another wactl process (a daemon starting or stopping, or another wactl pair), "+
+				"and no daemon answered on its admin socket: wait a few seconds and run wactl pair again (%w)", cfg.DataDir, err)
+		}
+		return pair.Event{}, fmt.Errorf("lock the data dir: %w", err)
+	}
+	defer dl.Unlock()
 	_, err = sess.Create(sessions.NewAccount{ID: req.AccountID, Name: req.Name, Phone: req.Phone})
 	created := err == nil
 	if err != nil && !errors.Is(err, sessions.ErrAccountExists) {

@@ -17,6 +17,7 @@ import (
 	"github.com/wactl/wactl/internal/cmdutil"
 	"github.com/wactl/wactl/internal/iostreams"
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/pkg/config"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/pair"
@@ -153,7 +154,7 @@ func TestPairThenRestoreWithoutQR(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("restored session did not connect")
 	}
-	cli.Disconnect()
+	wasock.Close(cli)
 	dev.Close()
 
 	// Pairing it again is refused without --force.
@@ -179,9 +180,6 @@ func TestPairRefusedPhoneKeepsNothing(t *testing.T) {
 }
 
 func TestPairExpires(t *testing.T) {
-	if raceEnabled {
-		t.Skip("whatsmeow's QR channel races on the server's disconnect at expiry (docs/races.md, race 1); this test runs in the plain run")
-	}
 	e := newEnv(t, wafake.Options{QRRefs: 2, PairTimeout: 300 * time.Millisecond})
 	sc := &scanner{t: t, srv: e.srv}
 	err, _ := e.run(t, context.Background(), sc, paircmd.Options{Phone: "+40733000003"})

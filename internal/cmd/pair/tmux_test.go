@@ -14,6 +14,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/wactl/wactl/internal/wafake"
+	"github.com/wactl/wactl/internal/wasock"
 	"github.com/wactl/wactl/internal/watest/child"
 	"github.com/wactl/wactl/pkg/dedupe"
 	"github.com/wactl/wactl/pkg/pair/pairtest"
@@ -77,8 +78,30 @@ func startTmuxLine(t *testing.T, cols, rows int, cmdline string) *tmuxSession {
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	t.Cleanup(func() {
+		s.interruptAndWait()
+		exec.Command("tmux", "-S", s.sock, "kill-server").Run()
+	})
 	return s
+}
+
+// interruptAndWait ends a command still running in the terminal as an
+// operator would (Ctrl-C) and waits until it has exited. Killing the tmux
+// server is not enough: wactl tidies its session files after a signal, and
+// that must be over before t.TempDir's removal starts, or the removal finds
+// new entries and the test fails.
+func (s *tmuxSession) interruptAndWait() {
+	exited := func() bool { return strings.Contains(s.screen(), "EXIT=") }
+	if exited() {
+		return
+	}
+	exec.Command("tmux", "-S", s.sock, "send-keys", "-t", s.name, "C-c").Run()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if exited() {
+			return
+		}
+	}
+	s.t.Errorf("the command in the terminal did not exit within 20 s of Ctrl-C; screen:\n%s", s.screen())
 }
 
 func (s *tmuxSession) screen() string {
@@ -176,7 +199,7 @@ func TestPairInTerminal(t *testing.T) {
 	if err := cli.Connect(); err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Disconnect()
+	defer wasock.Close(cli)
 	select {
 	case <-got:
 	case <-time.After(10 * time.Second):
@@ -206,17 +229,9 @@ func TestPairInTerminalCtrlC(t *testing.T) {
 // TestPairRefusesTooNarrowTerminal: a QR code wider than the terminal is
 // not drawn; the operator is told how wide the terminal must be.
 func TestPairRefusesTooNarrowTerminal(t *testing.T) {
-	needTmux(t)
 	srv := wafake.Start(t)
 	dataDir := t.TempDir()
-	s := &tmuxSession{t: t, name: "narrow", sock: filepath.Join(t.TempDir(), "tmux.sock")}
-	env := strings.Join(childEnv(srv, dataDir), " ")
-	c := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", s.name, "-x", "40", "-y", "30",
-		fmt.Sprintf("env %s %s pair --phone +40744000003; sleep 60", env, os.Args[0]))
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	s := startTmuxSized(t, 40, 30, childEnv(srv, dataDir), "pair", "--phone", "+40744000003")
 	s.waitFor("too-wide message", 20*time.Second, func(scr string) bool {
 		return strings.Contains(strings.ReplaceAll(scr, "\n", ""), "columns")
 	})
@@ -337,6 +352,6 @@ func TestPairQRNotIntoRedirectedStderr(t *testing.T) {
 		if !tc.drawn && !strings.Contains(got, "--qr-png") {
 			t.Fatalf("no explanation in the redirected stderr:\n%s", got)
 		}
-		s.keys("C-c")
+		s.interruptAndWait()
 	}
 }

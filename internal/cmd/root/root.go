@@ -40,7 +40,7 @@ variables, then flags. See 'wactl config show'.`,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 	pf := cmd.PersistentFlags()
 	pf.String("config", "", "configuration file (default /etc/wactl/config.yaml or ./wactl.yaml; env WACTL_CONFIG)")
-	pf.String("data-dir", "", "directory for local state (default $STATE_DIRECTORY or ./wactl-data)")
+	pf.String("data-dir", "", "directory for local state (default $STATE_DIRECTORY, else the running service's from /run/wactl/data_dir, else ./wactl-data)")
 	pf.String("instance-id", "", "stable name of this instance (default: host name)")
 	pf.String("log-level", "", "log level: debug, info, warn, error (default info)")
 	pf.String("log-format", "", "log format: auto, text, json (default auto)")

@@ -53,8 +53,9 @@ requests, WhatsApp connections, the lease (released so a restart is ACTIVE at
 once), then the store. A clean stop exits 0.
 
 With no configuration it runs on this machine only: data in
-$STATE_DIRECTORY or ./wactl-data, an embedded SQLite store, a file lock,
-HTTP on 127.0.0.1:8080.
+$STATE_DIRECTORY, else the running wactl service's (/run/wactl/data_dir),
+else ./wactl-data; an embedded SQLite store, a file lock, HTTP on
+127.0.0.1:8080.
 
 Exit codes:
   0    stopped cleanly (also after SIGINT or SIGTERM)

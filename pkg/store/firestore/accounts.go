@@ -112,12 +112,9 @@ func (s *Store) PutAccount(ctx context.Context, a store.Account) error {
 			s.noteErr(err)
 			return fmt.Errorf("firestore: write account %s: %w", a.ID, err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		if err := waitRetry(ctx, &backoff); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, 200*time.Millisecond)
 	}
 }
 

@@ -41,3 +41,13 @@ func isConflict(err error) bool {
 	}
 	return false
 }
+
+// refused says a commit's precondition failed: a Create found the document,
+// or an update found it changed or gone.
+func refused(err error) bool {
+	switch code(err) {
+	case codes.AlreadyExists, codes.FailedPrecondition, codes.NotFound:
+		return true
+	}
+	return false
+}

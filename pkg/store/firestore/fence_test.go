@@ -49,10 +49,14 @@ func deposeA(t *testing.T, c *gfs.Client) (a *lock.Firestore, aEpoch, bEpoch int
 	}
 	bEpoch = aEpoch + 5
 	depose = func() {
-		if _, err := c.Doc(lock.DefaultDocPath).Update(context.Background(), []gfs.Update{
-			{Path: "holderInstanceId", Value: "host-b"}, {Path: "epoch", Value: bEpoch},
-			{Path: "holderSession", Value: "bbbb"}, {Path: "holderHost", Value: "host-b"},
-			{Path: "leaseUntil", Value: time.Now().Add(time.Hour).UnixMilli()}}); err != nil {
+		// host-a's lease listener may just be restarting: see fsemu.Write.
+		if err := fsemu.Write(context.Background(), func(ctx context.Context) error {
+			_, err := c.Doc(lock.DefaultDocPath).Update(ctx, []gfs.Update{
+				{Path: "holderInstanceId", Value: "host-b"}, {Path: "epoch", Value: bEpoch},
+				{Path: "holderSession", Value: "bbbb"}, {Path: "holderHost", Value: "host-b"},
+				{Path: "leaseUntil", Value: time.Now().Add(time.Hour).UnixMilli()}})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		a.StreamReplaced("test: host-b took the lease")

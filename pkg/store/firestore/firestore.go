@@ -62,6 +62,7 @@ type Store struct {
 	fence    func() (int64, bool) // nil: not a lease participant (operator tools)
 	counters *counterBook
 	blindOK  atomic.Bool // the last batch was all new: write the next one blind
+	threads  threadCache // thread summaries as last written: see threadcache.go
 
 	healthMu  sync.Mutex
 	lastError string

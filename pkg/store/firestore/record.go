@@ -271,10 +271,13 @@ func (s *Store) noteHistoryOnAccount(ctx context.Context, accountID string, res 
 // so that a busy thread cannot starve a large batch.
 func (s *Store) record(ctx context.Context, items []*item) error {
 	backoff := 5 * time.Millisecond
-	// A chunk of a fresh sync is written blind (only thread summaries are
-	// read): Create preconditions still refuse any existing mapping or
-	// document, and a refusal falls back to reading everything.
-	blind := len(items) > 1 && !s.strong && s.blindOK.Load()
+	// Written blind: a live message (almost always new), or a chunk of a
+	// fresh sync. Nothing is read but thread summaries this store has not
+	// written or read before (threadcache.go): Create preconditions still
+	// refuse any existing mapping or document, the cached update time
+	// refuses a thread someone else changed, and a refusal falls back to
+	// reading everything.
+	blind := !s.strong && (len(items) == 1 || s.blindOK.Load())
 	for attempt := 0; ; attempt++ {
 		err := s.tryRecord(ctx, items, blind && attempt == 0)
 		if err == nil {
@@ -288,7 +291,20 @@ func (s *Store) record(ctx context.Context, items []*item) error {
 			return nil
 		}
 		if blind && attempt == 0 {
-			s.blindOK.Store(false)
+			if len(items) > 1 {
+				s.blindOK.Store(false)
+			}
+			for _, it := range items {
+				s.threads.drop(s.threadRef(it.m.ThreadID).Path)
+			}
+			if refused(err) {
+				// Nothing of the blind commit was applied: decide
+				// again from what is stored, at once.
+				for _, it := range items {
+					it.planned = false
+				}
+				continue
+			}
 		}
 		if !isConflict(err) {
 			return fmt.Errorf("firestore: record messages: %w", err)
@@ -314,9 +330,15 @@ func (s *Store) record(ctx context.Context, items []*item) error {
 }
 
 type threadPlan struct {
-	ref    *firestore.DocumentRef
-	snap   *firestore.DocumentSnapshot
-	newest *item
+	ref     *firestore.DocumentRef
+	exists  bool
+	data    map[string]any // as stored (read, or cached from our last write)
+	updated time.Time
+	newest  *item
+	// Set by planThread when it writes: the write's index in the batch and
+	// the thread's data after it, for the cache.
+	wrote int
+	after map[string]any
 }
 
 // tryRecord reads everything the decision needs in one round trip and
@@ -324,6 +346,7 @@ type threadPlan struct {
 func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error {
 	refs := make([]*firestore.DocumentRef, 0, 3*len(items))
 	index := map[string]int{}
+	cached := map[string]cachedThread{} // thread summaries known without a read
 	want := func(r *firestore.DocumentRef) {
 		if _, ok := index[r.Path]; !ok {
 			index[r.Path] = len(refs)
@@ -337,11 +360,21 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 		if !blind {
 			want(s.messageRef(it.m.ThreadID, it.m.DocID))
 		}
-		want(s.threadRef(it.m.ThreadID))
+		tr := s.threadRef(it.m.ThreadID)
+		if blind {
+			if c, ok := s.threads.get(tr.Path); ok {
+				cached[tr.Path] = c
+				continue
+			}
+		}
+		want(tr)
 	}
-	snaps, err := s.c.GetAll(ctx, refs)
-	if err != nil {
-		return err
+	var snaps []*firestore.DocumentSnapshot
+	if len(refs) > 0 {
+		var err error
+		if snaps, err = s.c.GetAll(ctx, refs); err != nil {
+			return err
+		}
 	}
 	absent := &firestore.DocumentSnapshot{}
 	snapOf := func(r *firestore.DocumentRef) *firestore.DocumentSnapshot {
@@ -361,7 +394,12 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 		tr := s.threadRef(it.m.ThreadID)
 		tp := threads[tr.Path]
 		if tp == nil {
-			tp = &threadPlan{ref: tr, snap: snapOf(tr)}
+			tp = &threadPlan{ref: tr, wrote: -1}
+			if c, ok := cached[tr.Path]; ok {
+				tp.exists, tp.data, tp.updated = true, c.data, c.updated
+			} else if snap := snaps[index[tr.Path]]; snap.Exists() {
+				tp.exists, tp.data, tp.updated = true, snap.Data(), snap.UpdateTime
+			}
 			threads[tr.Path] = tp
 		}
 		if tp.newest == nil || it.ts.After(tp.newest.ts) {
@@ -473,14 +511,33 @@ func (s *Store) tryRecord(ctx context.Context, items []*item, blind bool) error 
 	}
 	for _, tp := range threads {
 		if w := s.planThread(b, tp); w {
+			tp.wrote = writes
 			writes++
 		}
 	}
 	if writes == 0 {
+		s.cacheThreads(threads, nil)
 		return nil
 	}
-	_, err = b.Commit(ctx)
-	return err
+	res, err := b.Commit(ctx)
+	if err != nil {
+		return err
+	}
+	s.cacheThreads(threads, res)
+	return nil
+}
+
+// cacheThreads remembers each thread as it is after the commit whose
+// results are res (nil: nothing was written).
+func (s *Store) cacheThreads(threads map[string]*threadPlan, res []*firestore.WriteResult) {
+	for _, tp := range threads {
+		switch {
+		case tp.wrote >= 0 && tp.wrote < len(res):
+			s.threads.put(tp.ref.Path, cachedThread{data: tp.after, updated: res[tp.wrote].UpdateTime})
+		case tp.wrote < 0 && tp.exists:
+			s.threads.put(tp.ref.Path, cachedThread{data: tp.data, updated: tp.updated})
+		}
+	}
 }
 
 // adoptRacedEcho handles an app send (under its requestId) recorded with
@@ -529,15 +586,16 @@ func (s *Store) adoptRacedEcho(ctx context.Context, b *firestore.WriteBatch, it 
 // newer than the summary. History never moves lastMessageAt back.
 func (s *Store) planThread(b *firestore.WriteBatch, tp *threadPlan) bool {
 	it := tp.newest
-	if !tp.snap.Exists() {
+	if !tp.exists {
 		d := threadIdentity(&it.m)
 		for k, v := range threadSummary(&it.m, it.ts) {
 			d[k] = v
 		}
 		b.Create(tp.ref, d)
+		tp.after = d
 		return true
 	}
-	cur := tp.snap.Data()
+	cur := tp.data
 	curMs := getInt(cur, "lastMessageAtMs")
 	if curMs == 0 {
 		curMs = getTime(cur, "lastMessageAt").UnixMilli()
@@ -568,7 +626,8 @@ func (s *Store) planThread(b *firestore.WriteBatch, tp *threadPlan) bool {
 	if len(up) == 0 {
 		return false
 	}
-	b.Update(tp.ref, up, firestore.LastUpdateTime(tp.snap.UpdateTime))
+	b.Update(tp.ref, up, firestore.LastUpdateTime(tp.updated))
+	tp.after = afterWrite(cur, up)
 	return true
 }
 

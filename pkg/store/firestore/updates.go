@@ -75,12 +75,9 @@ func (s *Store) updateTargets(ctx context.Context, refs []*firestore.DocumentRef
 		if err == nil || !isConflict(err) || attempt >= 50 {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		if err := waitRetry(ctx, &backoff); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, 200*time.Millisecond)
 	}
 }
 
@@ -226,5 +223,18 @@ func (s *Store) applyToOne(ctx context.Context, accountID, waID string, change f
 		s.noteErr(err)
 		return fmt.Errorf("firestore: update message %s: %w", waID, err)
 	}
+	return nil
+}
+
+// waitRetry waits *backoff, or until ctx ends, before the next try of a
+// write another writer's concurrent change refused, and doubles *backoff
+// up to 200 ms.
+func waitRetry(ctx context.Context, backoff *time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*backoff):
+	}
+	*backoff = min(*backoff*2, 200*time.Millisecond)
 	return nil
 }

@@ -196,11 +196,11 @@ func (j *Store) shipMessages(ctx context.Context, run []entry, held map[string]b
 	done := len(bad)
 	if len(live) > 0 {
 		n, err := j.shipGroup(ctx, live, held, func(ctx context.Context, idx []int) error {
-			msgs, seqs := make([]store.Message, len(idx)), make([]int64, len(idx))
+			msgs, tokens := make([]store.Message, len(idx)), make([]string, len(idx))
 			for k, i := range idx {
-				msgs[k], seqs[k] = liveMsgs[i], live[i].seq
+				msgs[k], tokens[k] = liveMsgs[i], j.liveToken(live[i].seq, live[i].payload)
 			}
-			return j.recordLive(ctx, msgs, seqs)
+			return j.recordLive(ctx, msgs, tokens)
 		})
 		done += n
 		if err != nil {
@@ -279,9 +279,9 @@ func (j *Store) shipGroup(ctx context.Context, es []entry, held map[string]bool,
 
 // recordLive ships live messages; a failed call is retried whole, with the
 // same tokens, so that nothing is counted twice.
-func (j *Store) recordLive(ctx context.Context, live []store.Message, seqs []int64) error {
+func (j *Store) recordLive(ctx context.Context, live []store.Message, tokens []string) error {
 	if tr, ok := j.backend.(tokenRecorder); ok {
-		_, err := tr.RecordMessagesTokens(ctx, live, j.tokens(0, seqs))
+		_, err := tr.RecordMessagesTokens(ctx, live, tokens)
 		return err
 	}
 	for _, m := range live {

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -297,4 +299,34 @@ func TestHistorySyncMemoryBounded(t *testing.T) {
 	if err != nil || c.HistoryWrote != 100_000 || c.DedupeWrote != 100_000 {
 		t.Fatalf("counters %+v, %v; want 100,000 written", c, err)
 	}
+}
+
+// BenchmarkIdempotencyReads is the two reads send-message makes before it
+// sends, for a new request id (both miss), on a store holding 10,000
+// messages: the message mapping of the derived WhatsApp id and the outbox
+// item of the key.
+func BenchmarkIdempotencyReads(b *testing.B) {
+	s := benchStore(b, false)
+	ctx := context.Background()
+	acc := dedupe.AccountIDFromCanonical("", "+40700000001")
+	all := genBatch(acc, 0, 10000, nil)
+	for start := 0; start < len(all); start += batchSize {
+		if _, err := s.RecordHistory(ctx, acc, all[start:min(start+batchSize, len(all))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("FindMessage", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.FindMessage(ctx, acc, fmt.Sprintf("NEW%d", i)); !errors.Is(err, store.ErrNotFound) {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("GetOutbox", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.GetOutbox(ctx, fmt.Sprintf("key-%d", i)); !errors.Is(err, store.ErrNotFound) {
+				b.Fatal(err)
+			}
+		}
+	})
 }

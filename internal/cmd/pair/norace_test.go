@@ -1,5 +1,0 @@
-//go:build !race
-
-package pair_test
-
-const raceEnabled = false
