@@ -161,21 +161,34 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // addPending lets lc in without a slot, if fewer than pendingConns are,
-// or else in place of a pending connection whose first bytes are here and
-// are not a health request (it would have had no slot either).
+// or else in place of a pending connection: first one whose first bytes
+// are here and are not a health request (it would have had no slot
+// either), else the one that has stayed silent longest. A request in
+// flight arrives within a round trip of the connection; one silent for
+// longer than the newcomer is less likely to be one. Refusing the
+// newcomer instead would let a client that connects and says nothing
+// fill the queue, so that a probe whose request is a moment behind its
+// connection finds no room.
 func (l *limitListener) addPending(lc *limitedConn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.pending) >= pendingConns {
-		var victim *limitedConn
+		var victim, silent *limitedConn
 		for c := range l.pending {
-			if heard, probe := peekRequest(c.Conn); heard && !probe {
+			heard, probe := peekRequest(c.Conn)
+			if heard && !probe {
 				victim = c
 				break
 			}
+			if !heard && (silent == nil || c.accepted.Before(silent.accepted)) {
+				silent = c
+			}
 		}
 		if victim == nil {
-			return false
+			victim = silent
+		}
+		if victim == nil {
+			return false // every one holds a health request
 		}
 		victim.pending.Store(false)
 		delete(l.pending, victim)
@@ -249,7 +262,9 @@ func (l *limitListener) admitOrYield(lc *limitedConn) (victim *limitedConn, ok b
 // because its request (maybe a health probe's) can still be in flight.
 // Only a connection that brings a complete health request may take its
 // slot. Past it, a silent connection is one more waiting on its client.
-const freshGrace = 200 * time.Millisecond
+// A variable so tests can make it long (every silent connection fresh)
+// or zero (none).
+var freshGrace = 200 * time.Millisecond
 
 // admitYields bounds admitOrYield's waiting (each yield lets every
 // runnable goroutine run once).
@@ -315,6 +330,16 @@ func (l *limitListener) pickVictim(p *connPool, takeFresh bool) *limitedConn {
 		}
 		if best == nil {
 			return nil
+		}
+		if !best.sniffed.Load() {
+			// The server has not read its first bytes yet (a
+			// busy machine can leave them unread past freshGrace):
+			// a complete health request there is answered next,
+			// so it keeps its slot.
+			if _, probe := peekRequest(best.Conn); probe {
+				best.wait.CompareAndSwap(bestSeq, 0)
+				continue
+			}
 		}
 		if best.wait.CompareAndSwap(bestSeq, evictedMark) {
 			return best
@@ -428,14 +453,17 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 		c.wait.CompareAndSwap(s, c.l.seq.Add(1))
 	}
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.heard.Load() {
-		c.heard.Store(true)
-	}
 	if n > 0 && !c.sniffed.Load() && c.sniffed.CompareAndSwap(false, true) && healthProbeHead(p[:n]) {
 		// A complete health request: its handler runs next.
 		if s := c.wait.Load(); s != evictedMark {
 			c.wait.CompareAndSwap(s, 0)
 		}
+	}
+	// Heard only once classified: until then a new connection counts as
+	// fresh, so a probe whose request was just read is not taken for a
+	// silent client in between.
+	if n > 0 && !c.heard.Load() {
+		c.heard.Store(true)
 	}
 	return n, err
 }
