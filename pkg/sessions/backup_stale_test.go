@@ -31,9 +31,31 @@ func send(t *testing.T, srv *wafake.Server, from string, a watest.Account, body 
 	return id
 }
 
+// receive waits for the message, then for whatsmeow's receipt of it at the
+// server: whatsmeow sends that receipt from a goroutine of its own after
+// the event, and a close that meets its write races inside whatsmeow
+// (docs/races.md; CI, TestBackupAcrossStores under -race). Once the server
+// has it, wasock.Close orders the close after that write.
 func receive(t *testing.T, c *conn, body string) {
 	t.Helper()
 	watest.Eventually(t, 10*time.Second, "message "+body, func() bool { return c.has(body) })
+	id := c.idOf(body)
+	dev := *c.cli.Store.ID
+	watest.Eventually(t, 10*time.Second, "the receipt of message "+body, func() bool {
+		return slices.ContainsFunc(c.srv.Receipts(), func(r wafake.Receipt) bool { return r.Device == dev && r.ID == id })
+	})
+}
+
+// idOf is the id of the received message with this text.
+func (c *conn) idOf(body string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		if m.Message.GetConversation() == body {
+			return m.Info.ID
+		}
+	}
+	return ""
 }
 
 func reply(t *testing.T, c *conn, to, body string) {

@@ -44,6 +44,7 @@ func newKey(t testing.TB) (*age.X25519Identity, []age.Identity) {
 // conn is a whatsmeow client connected from a store's device, recording
 // what it receives.
 type conn struct {
+	srv  *wafake.Server
 	cli  *whatsmeow.Client
 	dev  *sessions.Device
 	mu   sync.Mutex
@@ -66,7 +67,7 @@ func connect(t testing.TB, srv *wafake.Server, s *sessions.Store, id string) *co
 		dev.Close()
 		t.Fatalf("%s: the session is not paired: connecting would need a QR scan", id)
 	}
-	c := &conn{dev: dev, cli: srv.NewClient(dev.Store, nil)}
+	c := &conn{srv: srv, dev: dev, cli: srv.NewClient(dev.Store, nil)}
 	connected := make(chan struct{}, 1)
 	c.cli.AddEventHandler(func(evt any) {
 		c.mu.Lock()
