@@ -160,9 +160,11 @@ func (s *Store) finishOutbox(ctx context.Context, requestID, claimer string, fn 
 	return nil
 }
 
+const sqlGetOutbox = `SELECT ` + outboxCols + ` FROM outbox WHERE request_id = ?`
+
 // GetOutbox returns one outbox item.
 func (s *Store) GetOutbox(ctx context.Context, requestID string) (store.OutboxItem, error) {
-	it, err := scanOutbox(s.rdb.QueryRowContext(ctx, `SELECT `+outboxCols+` FROM outbox WHERE request_id = ?`, requestID))
+	it, err := scanOutbox(s.reads.getOutbox.QueryRowContext(ctx, requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.OutboxItem{}, fmt.Errorf("sqlite store: outbox %s: %w", requestID, store.ErrNotFound)
 	}

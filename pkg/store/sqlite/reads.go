@@ -115,10 +115,11 @@ func (s *Store) Inbox(ctx context.Context, accountID string, p store.Page) ([]st
 WHERE account_id = ?`+where+` ORDER BY ts_client_ms DESC, seq LIMIT ?`, args...)
 }
 
+const sqlFindMessage = `SELECT ` + messageCols + ` FROM messages WHERE seq = (` + sqlGetMapping + `)`
+
 // FindMessage resolves a WhatsApp id to its document (see sqlGetMapping).
 func (s *Store) FindMessage(ctx context.Context, accountID, waMessageID string) (store.Message, error) {
-	m, err := scanMessage(s.rdb.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages
-WHERE seq = (`+sqlGetMapping+`)`, accountID, waMessageID, dedupe.MessageDocID(accountID, waMessageID)))
+	m, err := scanMessage(s.reads.findMessage.QueryRowContext(ctx, accountID, waMessageID, dedupe.MessageDocID(accountID, waMessageID)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, fmt.Errorf("sqlite store: message %s of %s: %w", waMessageID, accountID, store.ErrNotFound)
 	}

@@ -60,6 +60,7 @@ type Store struct {
 	wdb   *sql.DB // one connection: SQLite has one writer anyway
 	rdb   *sql.DB
 	stmts *stmts
+	reads *readStmts // on rdb
 	// argBuf holds a multi-row statement's arguments; only the writer
 	// goroutine touches it. Reusing it keeps a history sync from
 	// allocating ~15 KB per 32 messages for the garbage collector.
@@ -156,6 +157,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
+	if s.reads, err = prepareReads(s.rdb); err != nil {
+		_ = s.rdb.Close()
+		_ = s.wdb.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, explain(path, err))
+	}
 	s.ops = make(chan *op, 1024)
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
