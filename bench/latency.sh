@@ -3,7 +3,8 @@
 # inbound (fake WhatsApp server → document readable) and outbound
 # (send-message → fake server → document at "sent"), 20 accounts, on the
 # embedded store and the Firestore emulator, each with its bare baseline in
-# the same run. Short by default (rates 1, 100, 1,000 msg/s for 20, 5, 2 s);
+# the same run (outbound: a bare SendMessage in this process, beside the
+# fake, and one from a process of its own, as the daemon is). Short by default (rates 1, 100, 1,000 msg/s for 20, 5, 2 s);
 # WACTL_BENCH_RATES="rate:seconds,…" changes them. Every inbound clock
 # starts at the message's due time, outbound ones at the call. Also:
 # WACTL_BENCH_LEG=1|0 (the WhatsApp-leg baselines; on for embedded only by

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/wactl/wactl/internal/fsemu"
@@ -28,6 +29,15 @@ func TestMain(m *testing.M) {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		go http.ListenAndServe(addr, mux)
+	}
+	if dir := os.Getenv(bareSenderEnv); dir != "" {
+		var ids []string
+		for _, a := range os.Args[1:] {
+			if !strings.HasPrefix(a, "-") {
+				ids = append(ids, a)
+			}
+		}
+		os.Exit(runBareSender(dir, ids, "4078830"))
 	}
 	child.Run()
 	os.Exit(fsemu.Main(m))

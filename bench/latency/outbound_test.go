@@ -34,13 +34,16 @@ var apiClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}
 // document readable at status "sent" (embedded: read loop; Firestore:
 // thread listeners), at each rate of WACTL_BENCH_RATES. Baseline in the
 // same run, same rates, just before: 20 bare whatsmeow clients (paired on
-// the same fake, in this process) calling SendMessage. Run with
+// the same fake, in this process) calling SendMessage; then the same from
+// 20 more clients in a child process (baresender_test.go), which crosses
+// a process boundary to the fake as wactl's daemon does. Run with
 // -benchtime 1x.
 func BenchmarkOutbound(b *testing.B) {
 	for _, backend := range []string{"embedded", "firestore"} {
 		b.Run(backend, func(b *testing.B) {
 			r := newRig(b, backend)
 			bare := bareClients(b, r)
+			proc := startBareSender(b, r.srv, accountsN)
 			threads := make([]string, accountsN)
 			for i := range accountsN {
 				threads[i] = r.thread(i, peerJID("4078820", i))
@@ -111,6 +114,19 @@ func BenchmarkOutbound(b *testing.B) {
 						})
 					}
 
+					// The same bare send from a process of its own (baresender_test.go).
+					baseProc := newPhase()
+					var baseProcErr atomic.Int64
+					pace(rs, accountsN, func(w, k int, due time.Time) {
+						id := bare[w].GenerateMessageID()
+						rep, ok := proc.send(w, id, peerJID("4078830", w), fmt.Sprintf("bench %d", k))
+						if !ok {
+							baseProcErr.Add(1)
+							return
+						}
+						baseProc.began(id, rep.start)
+					})
+
 					ph, phRet := newPhase(), newPhase()
 					var sendErr atomic.Int64
 					smp := r.d.Sample()
@@ -149,6 +165,9 @@ func BenchmarkOutbound(b *testing.B) {
 					lostFake := phFake.collect(atFake)
 					phRet.collect(atRet)
 					lostDoc := ph.collect(seen.get)
+					lostProc := baseProc.collect(atFake)
+					procFig := fmt.Sprintf(" | bare SendMessage in its own process → fake p50 %s p99 %s (not at the fake %d, errors %d), wactl against it: ratio p50 %s p99 %s",
+						ms(baseProc.q(.5)), ms(baseProc.q(.99)), lostProc, baseProcErr.Load(), ratio(phFake.q(.5), baseProc.q(.5)), ratio(phFake.q(.99), baseProc.q(.99)))
 					floor := ""
 					if base2 != nil {
 						lost2 := base2.collect(atFake)
@@ -164,16 +183,17 @@ func BenchmarkOutbound(b *testing.B) {
 							ratio(phFake.q(.5), base2.q(.5)), ratio(phFake.q(.99), base2.q(.99)))
 					}
 					n := len(ph.start)
-					logf(b, "%s %g msg/s: %d sends in %.1fs (achieved %.0f/s; baseline %.0f/s) | to the fake: wactl p50 %s p99 %s, bare SendMessage p50 %s p99 %s, ratio p50 %s p99 %s%s | "+
+					logf(b, "%s %g msg/s: %d sends in %.1fs (achieved %.0f/s; baseline %.0f/s) | to the fake: wactl p50 %s p99 %s, bare SendMessage p50 %s p99 %s, ratio p50 %s p99 %s%s%s | "+
 						"API answer p50 %s p99 %s (bare SendMessage returns p50 %s p99 %s) | document at sent p50 %s p99 %s | "+
 						"not at the fake %d, no sent document %d, API errors %d; baseline not at the fake %d (errors %d); journal backlog max %g; load %s",
 						backend, rs.perSec, n, span2.Seconds(), float64(n)/span2.Seconds(), float64(len(base.start))/span.Seconds(),
-						ms(phFake.q(.5)), ms(phFake.q(.99)), ms(base.q(.5)), ms(base.q(.99)), ratio(phFake.q(.5), base.q(.5)), ratio(phFake.q(.99), base.q(.99)), floor,
+						ms(phFake.q(.5)), ms(phFake.q(.99)), ms(base.q(.5)), ms(base.q(.99)), ratio(phFake.q(.5), base.q(.5)), ratio(phFake.q(.99), base.q(.99)), procFig, floor,
 						ms(phRet.q(.5)), ms(phRet.q(.99)), ms(baseRet.q(.5)), ms(baseRet.q(.99)),
 						ms(ph.q(.5)), ms(ph.q(.99)), lostFake, lostDoc, sendErr.Load(), baseLost, baseErr.Load(), maxBacklog, benchd.Loadavg())
 					tag := fmt.Sprintf("@%g", rs.perSec)
 					b.ReportMetric(float64(phFake.q(.5))/1e6, "fake-p50-ms"+tag)
 					b.ReportMetric(float64(base.q(.5))/1e6, "bare-fake-p50-ms"+tag)
+					b.ReportMetric(float64(baseProc.q(.5))/1e6, "bare-proc-fake-p50-ms"+tag)
 					b.ReportMetric(float64(ph.q(.5))/1e6, "doc-sent-p50-ms"+tag)
 					b.ReportMetric(float64(ph.q(.99))/1e6, "doc-sent-p99-ms"+tag)
 				}
