@@ -25,6 +25,12 @@ func scanOutbox(r scanner) (store.OutboxItem, error) {
 	return it, err
 }
 
+// sqlEnqueueOutbox is prepared once (stmts): every send with a request id
+// runs it, as its key's claim.
+const sqlEnqueueOutbox = `INSERT INTO outbox (request_id, account_id, to_jid, thread_id, client_message_id, body, status,
+	attempt_count, next_attempt_ms, created_ms, updated_ms, created_by_uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (request_id) DO NOTHING`
+
 // EnqueueOutbox creates outbox/{requestId} unless it exists.
 func (s *Store) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (bool, error) {
 	if it.RequestID == "" || it.AccountID == "" {
@@ -43,9 +49,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (bool, e
 	var created bool
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		created, err = affected(tx.Exec(`INSERT INTO outbox (request_id, account_id, to_jid, thread_id, client_message_id, body, status,
-	attempt_count, next_attempt_ms, created_ms, updated_ms, created_by_uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (request_id) DO NOTHING`, it.RequestID, it.AccountID, it.ToJID, it.ThreadID, it.ClientMessageID, it.Body, it.Status,
+		created, err = affected(tx.Stmt(s.stmts.enqueueOutbox).Exec(it.RequestID, it.AccountID, it.ToJID, it.ThreadID, it.ClientMessageID, it.Body, it.Status,
 			it.AttemptCount, ms(it.NextAttemptAt), ms(it.CreatedAt), ms(it.UpdatedAt), it.CreatedByUID))
 		return err
 	})

@@ -98,6 +98,7 @@ ON CONFLICT (account_id) DO UPDATE SET
 type stmts struct {
 	getMapping, insertMapping, ensureThread, threadKey, docSeq, insertMessage, mergeMessage, strongMatch *sql.Stmt
 	upsertThread, addCounters, multiGetMapping, multiDocSeq, multiMessage, insertMessageOnly             *sql.Stmt
+	enqueueOutbox                                                                                        *sql.Stmt
 }
 
 func prepare(db *sql.DB) (*stmts, error) {
@@ -109,6 +110,7 @@ func prepare(db *sql.DB) (*stmts, error) {
 		{&st.upsertThread, sqlUpsertThread}, {&st.addCounters, sqlAddCounters},
 		{&st.multiGetMapping, sqlMultiGetMapping}, {&st.multiDocSeq, sqlMultiDocSeq},
 		{&st.insertMessageOnly, sqlInsertMessageOnly}, {&st.multiMessage, sqlMultiMessage},
+		{&st.enqueueOutbox, sqlEnqueueOutbox},
 	})
 }
 
