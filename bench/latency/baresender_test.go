@@ -3,6 +3,7 @@ package latency
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,23 +57,8 @@ func runBareSender(dir string, ids []string, warmPrefix string) int {
 			fmt.Fprintln(os.Stderr, "bare sender:", err)
 			return 1
 		}
-		up := make(chan struct{}, 1)
-		cli.AddEventHandler(func(evt any) {
-			if _, ok := evt.(*events.Connected); ok {
-				select {
-				case up <- struct{}{}:
-				default:
-				}
-			}
-		})
-		if err := cli.Connect(); err != nil {
-			fmt.Fprintln(os.Stderr, "bare sender:", err)
-			return 1
-		}
-		select {
-		case <-up:
-		case <-time.After(60 * time.Second):
-			fmt.Fprintf(os.Stderr, "bare sender: client %d not connected in 60 s\n", i)
+		if err := connectWait(cli); err != nil {
+			fmt.Fprintf(os.Stderr, "bare sender: client %d: %v\n", i, err)
 			return 1
 		}
 		// The first send of each pair fetches the peer's devices and
@@ -112,6 +98,28 @@ func runBareSender(dir string, ids []string, warmPrefix string) int {
 		c.Disconnect()
 	}
 	return 0
+}
+
+// connectWait connects cli and waits (60 s at most) for its Connected event.
+func connectWait(cli *whatsmeow.Client) error {
+	up := make(chan struct{}, 1)
+	cli.AddEventHandler(func(evt any) {
+		if _, ok := evt.(*events.Connected); ok {
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err := cli.Connect(); err != nil {
+		return err
+	}
+	select {
+	case <-up:
+		return nil
+	case <-time.After(60 * time.Second):
+		return errors.New("not connected in 60 s")
+	}
 }
 
 // bareProc is the bench's end of a bare sender child.

@@ -16,7 +16,6 @@ import (
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
-	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -250,22 +249,8 @@ func bareClients(b *testing.B, r *rig) []*whatsmeow.Client {
 			b.Fatal(err)
 		}
 		cli := r.srv.NewClient(dev.Store, nil)
-		up := make(chan struct{}, 1)
-		cli.AddEventHandler(func(evt any) {
-			if _, ok := evt.(*events.Connected); ok {
-				select {
-				case up <- struct{}{}:
-				default:
-				}
-			}
-		})
-		if err := cli.Connect(); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-up:
-		case <-time.After(60 * time.Second):
-			b.Fatalf("bare client %d: not connected in 60 s", i)
+		if err := connectWait(cli); err != nil {
+			b.Fatalf("bare client %d: %v", i, err)
 		}
 		b.Cleanup(func() { wasock.Close(cli); dev.Close() })
 		out[i] = cli
