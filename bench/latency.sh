@@ -10,7 +10,8 @@
 # WACTL_BENCH_LEG=1|0 (the WhatsApp-leg baselines; on for embedded only by
 # default), WACTL_BENCH_BARE_SECS (cap the bare write phase), WACTL_BENCH_
 # DRAIN_SECS (wait for the last document; 120), WACTL_BENCH_PROFILE_DIR
-# (goroutine dumps of the daemon during each inbound drain).
+# (goroutine dumps of the daemon during each inbound drain; it also prints
+# the daemon's pprof address, for a CPU profile taken by hand in a phase).
 # Usage: bench/latency.sh [Inbound|Outbound] [embedded|firestore]
 set -euo pipefail
 cd "$(dirname "$0")/.."

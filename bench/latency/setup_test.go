@@ -74,6 +74,9 @@ func newRig(b *testing.B, backend string) *rig {
 		r.pprof = fmt.Sprintf("127.0.0.1:%d", benchd.FreePort(b))
 		r.profDir = dir
 		env = append(env, "WACTL_BENCH_PPROF="+r.pprof)
+		// Printed so that a CPU profile of the daemon can be taken by hand
+		// during a phase: curl http://ADDR/debug/pprof/profile?seconds=N.
+		logf(b, "daemon's pprof listener: %s", r.pprof)
 	}
 	r.d = benchd.Start(b, srv, dataDir, env...)
 	r.d.WaitConnected(b, accountsN, 120*time.Second)
