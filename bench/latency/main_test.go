@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 				ids = append(ids, a)
 			}
 		}
-		os.Exit(runBareSender(dir, ids, "4078830"))
+		os.Exit(runBareSender(dir, ids, barePeers))
 	}
 	child.Run()
 	os.Exit(fsemu.Main(m))

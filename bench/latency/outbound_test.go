@@ -26,6 +26,10 @@ import (
 	"github.com/wactl/wactl/pkg/sessions"
 )
 
+// barePeers is the phone prefix of the peers the bare baselines send to
+// (wactl's sends go to "4078820…").
+const barePeers = "4078830"
+
 var apiClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
 
 // BenchmarkOutbound: POST /api/whatsapp/send-message for one of 20
@@ -57,7 +61,7 @@ func BenchmarkOutbound(b *testing.B) {
 					b.Fatal(err)
 				}
 				warm = append(warm, id)
-				if _, err := bare[i].SendMessage(context.Background(), peerJID("4078830", i),
+				if _, err := bare[i].SendMessage(context.Background(), peerJID(barePeers, i),
 					&waE2E.Message{Conversation: proto.String("warm-up")}); err != nil {
 					b.Fatal(err)
 				}
@@ -74,7 +78,7 @@ func BenchmarkOutbound(b *testing.B) {
 						t0 := time.Now() // the call's start: see sendClock
 						base.began(id, t0)
 						baseRet.began(id, t0)
-						_, err := bare[w].SendMessage(context.Background(), peerJID("4078830", w),
+						_, err := bare[w].SendMessage(context.Background(), peerJID(barePeers, w),
 							&waE2E.Message{Conversation: proto.String(fmt.Sprintf("bench %d", k))}, whatsmeow.SendRequestExtra{ID: id})
 						if err != nil {
 							baseErr.Add(1)
@@ -105,7 +109,7 @@ func BenchmarkOutbound(b *testing.B) {
 								return
 							}
 							readAt.Store(id, time.Now())
-							_, err := bare[w].SendMessage(ctx, peerJID("4078830", w),
+							_, err := bare[w].SendMessage(ctx, peerJID(barePeers, w),
 								&waE2E.Message{Conversation: proto.String(fmt.Sprintf("bench %d", k))}, whatsmeow.SendRequestExtra{ID: id})
 							if err != nil {
 								base2Err.Add(1)
@@ -118,7 +122,7 @@ func BenchmarkOutbound(b *testing.B) {
 					var baseProcErr atomic.Int64
 					pace(rs, accountsN, func(w, k int, due time.Time) {
 						id := bare[w].GenerateMessageID()
-						rep, ok := proc.send(w, id, peerJID("4078830", w), fmt.Sprintf("bench %d", k))
+						rep, ok := proc.send(w, id, peerJID(barePeers, w), fmt.Sprintf("bench %d", k))
 						if !ok {
 							baseProcErr.Add(1)
 							return
