@@ -69,7 +69,12 @@ func sentStatus(s string) bool {
 // alreadySent finds the document of a send that happened: the message_ids
 // mapping of the derived id, with a status past queued.
 func (s *sender) alreadySent(ctx context.Context, accountID, waID string) (store.Message, bool, error) {
-	m, err := s.st.FindMessage(ctx, accountID, waID)
+	return sentDocument(s.st.FindMessage(ctx, accountID, waID))
+}
+
+// sentDocument reads FindMessage's answer: no document is not an error,
+// and done says the document is of a send that happened.
+func sentDocument(m store.Message, err error) (store.Message, bool, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Message{}, false, nil
 	}

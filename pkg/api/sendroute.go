@@ -158,15 +158,10 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, r, code, extra)
 	}
-	// The outbox read goes out with the message read: one store round trip
-	// before the send instead of two (docs/performance.md, latency).
-	type outboxRead struct {
-		it  store.OutboxItem
-		err error
-	}
-	obc := make(chan outboxRead, 1)
-	go func() { it, err := a.d.Store.GetOutbox(ctx, q.Key); obc <- outboxRead{it, err} }()
-	m, done, err := a.send.alreadySent(ctx, q.AccountID, waID)
+	// One store round trip before the send, not two: the message and the
+	// outbox item are read together (docs/performance.md, latency).
+	chk := store.CheckSend(ctx, a.d.Store, q.AccountID, waID, q.Key)
+	m, done, err := sentDocument(chk.Message, chk.MessageErr)
 	if err != nil {
 		a.storeUnavailable(w, r, err)
 		return
@@ -180,8 +175,7 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	outboxExists := false
-	ob := <-obc
-	it, err := ob.it, ob.err
+	it, err := chk.Outbox, chk.OutboxErr
 	why := ""
 	if err == nil {
 		why = outboxDiffers(it, q.sendRequest, a.o.CountryCode)

@@ -162,7 +162,12 @@ func (s *Store) FindMessage(ctx context.Context, accountID, waMessageID string) 
 		s.noteErr(err)
 		return store.Message{}, fmt.Errorf("firestore: find message %s: %w", waMessageID, err)
 	}
-	d := snap.Data()
+	return s.mappedMessage(ctx, snap)
+}
+
+// mappedMessage reads the document a message_ids mapping points to.
+func (s *Store) mappedMessage(ctx context.Context, mapping *firestore.DocumentSnapshot) (store.Message, error) {
+	d := mapping.Data()
 	tid, did := getStr(d, "threadId"), getStr(d, "docId")
 	if tid == "" || did == "" {
 		return store.Message{}, store.ErrNotFound
@@ -176,4 +181,28 @@ func (s *Store) FindMessage(ctx context.Context, accountID, waMessageID string) 
 		return store.Message{}, fmt.Errorf("firestore: read message %s: %w", did, err)
 	}
 	return decodeMessage(tid, did, msnap.Data()), nil
+}
+
+// CheckSend reads the send's mapping and its key's outbox item in one
+// BatchGetDocuments; the message document itself is read only when the
+// mapping exists, which is a repeated request.
+func (s *Store) CheckSend(ctx context.Context, accountID, waMessageID, requestID string) store.SendCheck {
+	snaps, err := s.c.GetAll(ctx, []*firestore.DocumentRef{s.mappingRef(accountID, waMessageID), s.outboxRef(requestID)})
+	if err != nil {
+		s.noteErr(err)
+		err = fmt.Errorf("firestore: read message %s and outbox %s: %w", waMessageID, requestID, err)
+		return store.SendCheck{MessageErr: err, OutboxErr: err}
+	}
+	var c store.SendCheck
+	if snaps[1].Exists() {
+		c.Outbox = decodeOutbox(requestID, snaps[1].Data())
+	} else {
+		c.OutboxErr = store.ErrNotFound
+	}
+	if snaps[0].Exists() {
+		c.Message, c.MessageErr = s.mappedMessage(ctx, snaps[0])
+	} else {
+		c.MessageErr = store.ErrNotFound
+	}
+	return c
 }

@@ -44,6 +44,15 @@ func TestUnreachableBackend(t *testing.T) {
 	if err != nil || got.DocID != msg(7).DocID || got.Body != msg(7).Body {
 		t.Fatalf("FindMessage from the journal = %+v, %v", got, err)
 	}
+	// send-message's check finds the journal's copy too; the outbox item
+	// is Firestore's alone, and unreadable is not "absent".
+	chk := store.CheckSend(fctx, j, testAccount, msg(7).WAMessageID, "key-while-down")
+	if chk.MessageErr != nil || chk.Message.DocID != msg(7).DocID {
+		t.Fatalf("CheckSend's message from the journal = %+v, %v", chk.Message.DocID, chk.MessageErr)
+	}
+	if chk.OutboxErr == nil || errors.Is(chk.OutboxErr, store.ErrNotFound) {
+		t.Fatalf("CheckSend's outbox item with Firestore down: %v, want an error other than not found", chk.OutboxErr)
+	}
 	time.Sleep(20 * time.Millisecond)
 	h := j.Health(ctx)
 	if h.Reachable || h.JournalBacklog != 22 || h.JournalOldest <= 0 || h.LastError == "" {

@@ -484,16 +484,36 @@ func (j *Store) ApplyRevoke(ctx context.Context, r store.Revoke) error {
 // FindMessage answers from the journal while the message is not yet
 // shipped (Firestore has no copy of it then), else from Firestore.
 func (j *Store) FindMessage(ctx context.Context, accountID, waMessageID string) (store.Message, error) {
+	if m, ok := j.unshipped(ctx, accountID, waMessageID); ok {
+		return m, nil
+	}
+	return j.backend.FindMessage(ctx, accountID, waMessageID)
+}
+
+// CheckSend is FindMessage and GetOutbox as one backend round trip when
+// the message is not in the journal.
+func (j *Store) CheckSend(ctx context.Context, accountID, waMessageID, requestID string) store.SendCheck {
+	if m, ok := j.unshipped(ctx, accountID, waMessageID); ok {
+		c := store.SendCheck{Message: m}
+		c.Outbox, c.OutboxErr = j.backend.GetOutbox(ctx, requestID)
+		return c
+	}
+	return store.CheckSend(ctx, j.backend, accountID, waMessageID, requestID)
+}
+
+// unshipped is the journal's not-yet-shipped copy of a message, if any.
+func (j *Store) unshipped(ctx context.Context, accountID, waMessageID string) (store.Message, bool) {
 	var payload []byte
 	err := j.db.QueryRowContext(ctx, `SELECT payload FROM entries WHERE mkey = ? AND state = 0 AND payload IS NOT NULL ORDER BY seq LIMIT 1`,
 		accountID+"|"+waMessageID).Scan(&payload)
-	if err == nil {
-		var m store.Message
-		if json.Unmarshal(payload, &m) == nil {
-			return m, nil
-		}
+	if err != nil {
+		return store.Message{}, false
 	}
-	return j.backend.FindMessage(ctx, accountID, waMessageID)
+	var m store.Message
+	if json.Unmarshal(payload, &m) != nil {
+		return store.Message{}, false
+	}
+	return m, true
 }
 
 // Health adds the journal backlog to the backend's health.

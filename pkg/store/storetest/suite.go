@@ -84,6 +84,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("StrongDedupe", func(t *testing.T) { t.Parallel(); testStrongDedupe(t, open) })
 	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open) })
 	t.Run("Reads", func(t *testing.T) { t.Parallel(); testReads(t, open) })
+	t.Run("CheckSend", func(t *testing.T) { t.Parallel(); testCheckSend(t, open) })
 	t.Run("Paging", func(t *testing.T) { t.Parallel(); testPaging(t, open) })
 	t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, open) })
 	t.Run("OutboxConcurrentClaims", func(t *testing.T) { t.Parallel(); testOutboxConcurrentClaims(t, open) })
