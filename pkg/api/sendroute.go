@@ -188,6 +188,18 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 	case why != "":
 		a.keyReused(w, r, why)
 		return
+	case it.Status == "sent" && errors.Is(chk.MessageErr, store.ErrNotFound) && a.send.pendingRecord(waID):
+		// WhatsApp has the message but its document could not be written
+		// (the record_failed answer); the key's claim could. Write the
+		// document now, without sending again.
+		info, err := a.send.deliver(ctx, q.sendRequest)
+		if err != nil {
+			a.log.Error("message sent but still not recorded", "account", q.AccountID, "messageId", info.ID, "err", err)
+			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": recordFailedMsg(err)})
+			return
+		}
+		answer(http.StatusOK, map[string]any{"duplicate": true, "status": "sent", "messageId": info.ID})
+		return
 	case it.Status == "sent":
 		answer(http.StatusOK, map[string]any{"duplicate": true, "status": "sent", "messageId": orString(it.ProviderMessageID, waID)})
 		return
@@ -213,11 +225,7 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, errRecord):
 			a.log.Error("message sent but not recorded", "account", q.AccountID, "messageId", info.ID, "err", err)
-			msg := "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"
-			if diskFull(err) {
-				msg += "; " + diskFullMsg
-			}
-			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": msg})
+			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": recordFailedMsg(err)})
 			return
 		case errors.Is(err, ErrNotConnected):
 			// Lost the connection meanwhile: queue it.
@@ -250,6 +258,16 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	answer(http.StatusOK, map[string]any{"queued": true, "status": "queued", "duplicate": !created})
+}
+
+// recordFailedMsg answers a send WhatsApp accepted whose document could not
+// be written.
+func recordFailedMsg(err error) string {
+	msg := "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"
+	if diskFull(err) {
+		msg += "; " + diskFullMsg
+	}
+	return msg
 }
 
 func orString(s, def string) string {
