@@ -109,13 +109,14 @@ func (a *API) keyReused(w http.ResponseWriter, r *http.Request, what string) {
 		"this idempotency key (X-Request-ID or clientMessageId) was used for a send with another "+what+"; nothing was sent: use a new key for a new message")
 }
 
-// claimKey records a key sent directly as a sent outbox item, so the key
-// of a send that never went through the outbox is known to every later
-// request, of any account (409 instead of a second message).
-func (a *API) claimKey(ctx context.Context, q parsedSend, uid string) {
+// claimKey records a key sent directly as an outbox item, so the key of a
+// send that never went through the outbox is known to every later
+// request, of any account (409 instead of a second message). status is
+// "sent", or "queued" for a send whose document is still to be written.
+func (a *API) claimKey(ctx context.Context, q parsedSend, uid, status string) {
 	_, err := a.d.Store.EnqueueOutbox(ctx, store.OutboxItem{
 		RequestID: q.Key, AccountID: q.AccountID, ToJID: q.To.String(), ThreadID: q.ThreadID,
-		ClientMessageID: q.ClientMessageID, Body: q.Body, Status: "sent", NextAttemptAt: a.now(), CreatedByUID: uid,
+		ClientMessageID: q.ClientMessageID, Body: q.Body, Status: status, NextAttemptAt: a.now(), CreatedByUID: uid,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn("sent, but the key is not recorded in the outbox: a reuse by another account would not be refused", "account", q.AccountID, "err", err)

@@ -188,18 +188,6 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 	case why != "":
 		a.keyReused(w, r, why)
 		return
-	case it.Status == "sent" && errors.Is(chk.MessageErr, store.ErrNotFound) && a.send.pendingRecord(waID):
-		// WhatsApp has the message but its document could not be written
-		// (the record_failed answer); the key's claim could. Write the
-		// document now, without sending again.
-		info, err := a.send.deliver(ctx, q.sendRequest)
-		if err != nil {
-			a.log.Error("message sent but still not recorded", "account", q.AccountID, "messageId", info.ID, "err", err)
-			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": recordFailedMsg(err)})
-			return
-		}
-		answer(http.StatusOK, map[string]any{"duplicate": true, "status": "sent", "messageId": info.ID})
-		return
 	case it.Status == "sent":
 		answer(http.StatusOK, map[string]any{"duplicate": true, "status": "sent", "messageId": orString(it.ProviderMessageID, waID)})
 		return
@@ -215,8 +203,17 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 
 	if st.State == daemon.StateConnected {
 		info, err := a.send.deliver(ctx, q.sendRequest)
-		if (err == nil || errors.Is(err, errRecord)) && q.idempotent && !outboxExists {
-			a.claimKey(ctx, q, principalOf(r).UID)
+		switch {
+		case err == nil && q.idempotent && !outboxExists:
+			a.claimKey(ctx, q, principalOf(r).UID, "sent")
+		case errors.Is(err, errRecord) && !outboxExists:
+			// The key's claim goes to the outbox worker as queued: it
+			// writes the document without sending again (this process
+			// still has the send) or, after a restart, sends again under
+			// the same message id and writes it. Claimed as sent, the
+			// caller's retry would find the claim and answer duplicate,
+			// and nothing would ever write the document.
+			a.claimKey(ctx, q, principalOf(r).UID, "queued")
 		}
 		switch {
 		case err == nil:
