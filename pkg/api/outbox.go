@@ -178,7 +178,9 @@ func (w *OutboxWorker) process(ctx context.Context, it store.OutboxItem) {
 		w.giveUp(ctx, log, it, q, "empty message body")
 		return
 	}
-	if !w.connected(it.AccountID) {
+	// A send WhatsApp already accepted only needs its document, which
+	// needs no connection.
+	if !w.send.accepted(waID) && !w.connected(it.AccountID) {
 		w.notConnected(ctx, log, it, q)
 		return
 	}

@@ -33,7 +33,7 @@ func (s *recordFails) RecordMessage(ctx context.Context, m store.Message) (store
 // Before, the key was claimed as sent and the retry answered duplicate:
 // nothing ever wrote the document.
 func TestDocumentWrittenAfterRecordFailed(t *testing.T) {
-	for _, how := range []string{"retry", "worker", "worker after a restart"} {
+	for _, how := range []string{"retry", "worker", "worker, account disconnected meanwhile", "worker after a restart"} {
 		t.Run(how, func(t *testing.T) {
 			clk := newClock()
 			inner, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir(), Now: clk.Now})
@@ -62,6 +62,11 @@ func TestDocumentWrittenAfterRecordFailed(t *testing.T) {
 				}
 				poll(t, e) // completes the key's item, as for any send the proxy queued
 			case "worker":
+				poll(t, e)
+			case "worker, account disconnected meanwhile":
+				// WhatsApp has the message: writing its document needs no
+				// connection, and must not wait for one.
+				e.wa.setState(sendAcc, daemon.StateReconnecting)
 				poll(t, e)
 			case "worker after a restart":
 				e = newEnvWithStore(t, st, clk)

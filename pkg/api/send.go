@@ -120,6 +120,14 @@ func (s *sender) deliver(ctx context.Context, q sendRequest) (SentInfo, error) {
 	return info, nil
 }
 
+// accepted: this process sent waID and has not written its document yet.
+func (s *sender) accepted(waID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.unrecorded[waID]
+	return ok
+}
+
 // record writes the outbound document (docId = the key), merging into the
 // document the app's proxy created for a queued send.
 func (s *sender) record(ctx context.Context, q sendRequest, status, waID string, at time.Time) error {
