@@ -119,7 +119,11 @@ func (a *API) claimKey(ctx context.Context, q parsedSend, uid, status string) {
 		ClientMessageID: q.ClientMessageID, Body: q.Body, Status: status, NextAttemptAt: a.now(), CreatedByUID: uid,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Warn("sent, but the key is not recorded in the outbox: a reuse by another account would not be refused", "account", q.AccountID, "err", err)
+		msg := "sent, but the key is not recorded in the outbox: a reuse by another account would not be refused"
+		if status == "queued" {
+			msg += ", and the document is written only when the caller retries"
+		}
+		a.log.Warn(msg, "account", q.AccountID, "err", err)
 	}
 }
 

@@ -222,7 +222,11 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, errRecord):
 			a.log.Error("message sent but not recorded", "account", q.AccountID, "messageId", info.ID, "err", err)
-			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": recordFailedMsg(err)})
+			msg := "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"
+			if diskFull(err) {
+				msg += "; " + diskFullMsg
+			}
+			answer(http.StatusInternalServerError, map[string]any{"error": "record_failed", "status": "sent", "message": msg})
 			return
 		case errors.Is(err, ErrNotConnected):
 			// Lost the connection meanwhile: queue it.
@@ -255,16 +259,6 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	answer(http.StatusOK, map[string]any{"queued": true, "status": "queued", "duplicate": !created})
-}
-
-// recordFailedMsg answers a send WhatsApp accepted whose document could not
-// be written.
-func recordFailedMsg(err error) string {
-	msg := "WhatsApp accepted the message but its document is not written yet; retry with the same X-Request-ID (it will not be sent twice)"
-	if diskFull(err) {
-		msg += "; " + diskFullMsg
-	}
-	return msg
 }
 
 func orString(s, def string) string {
